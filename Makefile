@@ -1,0 +1,20 @@
+# Both targets set up what they need on a fresh machine (Bazel included).
+#   make dev   the dev loop over examples/, against a local cluster and registry that it
+#              starts itself when no cluster is configured
+#   make test  every test: formatting, vet, Go unit tests, Bazel tests, end-to-end tests
+
+SHELL := /usr/bin/env bash
+export GOTOOLCHAIN := local
+export GOWORK := off
+export PATH := /usr/local/go/bin:$(PATH)
+
+.PHONY: dev test bazel
+
+dev: bazel
+	bazel run //:dev
+
+test: bazel
+	go run ./tools/check
+
+bazel:
+	tools/install-bazel
