@@ -19,7 +19,8 @@ pushes and applies only what the change affects.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCmd(), newDevCmd())
+	root.AddCommand(newVersionCmd(), newDevCmd(), newPushCmd(), newClusterCmd(),
+		newApplyCmd(), newDiffCmd(), newDeleteCmd(), newShowCmd())
 	return root
 }
 

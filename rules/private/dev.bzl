@@ -1,11 +1,20 @@
-"""The `dev` rule: `bazel run` starts slipway's dev loop."""
+"""The `dev` rule: `bazel run` starts slipway's dev loop over manifests targets."""
 
+load(":manifests.bzl", "canonical_label")
 load(":runfiles.bzl", "LAUNCHER_PREAMBLE", "rlocation_path", "shell_quote")
 
 def _dev_impl(ctx):
-    launcher = ctx.actions.declare_file(ctx.label.name + ".sh")
     slipway = ctx.executable._slipway
     args = ["dev"]
+    args.extend(["--target=" + t for t in ctx.attr.targets])
+    args.extend(["--build-flag=" + f for f in ctx.attr.build_flags])
+    args.extend(["--allow-context=" + c for c in ctx.attr.allowed_contexts])
+    for flag, value in [("context", ctx.attr.context), ("registry", ctx.attr.registry), ("namespace", ctx.attr.namespace)]:
+        if value:
+            args.append("--%s=%s" % (flag, value))
+    if ctx.attr.debounce:
+        args.append("--debounce=" + ctx.attr.debounce)
+    launcher = ctx.actions.declare_file(ctx.label.name + ".sh")
     ctx.actions.write(
         output = launcher,
         content = LAUNCHER_PREAMBLE + 'exec "$RUNFILES_DIR/{slipway}" {args} "$@"\n'.format(
@@ -17,11 +26,37 @@ def _dev_impl(ctx):
     runfiles = ctx.runfiles(files = [slipway]).merge(ctx.attr._slipway[DefaultInfo].default_runfiles)
     return [DefaultInfo(executable = launcher, runfiles = runfiles)]
 
-dev = rule(
+dev_rule = rule(
     implementation = _dev_impl,
-    doc = """Runs slipway's dev loop: `bazel run` watches the workspace and keeps the cluster
-in step with it.""",
+    doc = """Runs slipway's dev loop: `bazel run //:dev` deploys the `targets`, then watches the
+files they are built from and, on each change, rebuilds only the affected targets, pushes
+only images whose digest changed and applies only objects whose rendered content changed.
+A build error keeps the last good deployment. Extra flags go after `--`, e.g.
+`bazel run //:dev -- --json` (see `slipway dev --help`).""",
     attrs = {
+        "allowed_contexts": attr.string_list(
+            doc = "Kubeconfig contexts, beyond the local ones, the loop may deploy to.",
+        ),
+        "build_flags": attr.string_list(
+            doc = "Flags for the loop's `bazel build` and `bazel cquery` alike (the same flags keep Bazel's analysis cache).",
+        ),
+        "context": attr.string(
+            doc = "The kubeconfig context to deploy to. Default: the current context, else the local cluster (`slipway cluster up`), which the loop starts.",
+        ),
+        "debounce": attr.string(
+            doc = "How long file events must be quiet before a cycle starts, e.g. `\"200ms\"`. Default: 100ms.",
+        ),
+        "namespace": attr.string(
+            doc = "Namespace for objects without one, overriding the targets' own.",
+        ),
+        "registry": attr.string(
+            doc = "The registry to push to. Default: the cluster's KEP-1755 local-registry-hosting ConfigMap.",
+        ),
+        "targets": attr.string_list(
+            doc = """The `manifests` targets to keep deployed (labels; not dependencies, so that a broken
+target does not keep the loop from starting).""",
+            mandatory = True,
+        ),
         "_slipway": attr.label(
             default = "//cmd/slipway",
             executable = True,
@@ -30,3 +65,17 @@ in step with it.""",
     },
     executable = True,
 )
+
+def dev(name, targets, **kwargs):
+    """The dev loop over `targets` (see `dev_rule`): `bazel run //:name`.
+
+    Args:
+      name: the target's name.
+      targets: the manifests targets to keep deployed, as labels (relative ones allowed).
+      **kwargs: attributes of `dev_rule`.
+    """
+    dev_rule(
+        name = name,
+        targets = [canonical_label(native.package_relative_label(t)) for t in targets],
+        **kwargs
+    )

@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/slipway-dev/slipway/internal/kube"
+	"github.com/slipway-dev/slipway/internal/publish"
+)
+
+// registryFlags choose where images go: --registry, else the image rule's registry
+// attribute (--default-registry, set by the .push launcher), else the cluster's
+// KEP-1755 ConfigMap.
+type registryFlags struct {
+	registry        string
+	defaultRegistry string
+	target          kube.Target
+}
+
+func (f *registryFlags) bind(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.registry, "registry", os.Getenv("SLIPWAY_REGISTRY"), "registry to push to (default $SLIPWAY_REGISTRY, else the image's registry attribute, else the cluster's local-registry-hosting ConfigMap)")
+	cmd.Flags().StringVar(&f.defaultRegistry, "default-registry", "", "registry to use when --registry is not given (set by .push targets from the image's registry attribute)")
+	cmd.Flags().StringVar(&f.target.Kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG or ~/.kube/config)")
+	cmd.Flags().StringVar(&f.target.Context, "context", "", "kubeconfig context (default: the current context)")
+}
+
+// resolve returns the registry host to push to.
+func (f *registryFlags) resolve(ctx context.Context) (string, error) {
+	if f.registry != "" {
+		return f.registry, nil
+	}
+	if f.defaultRegistry != "" {
+		return f.defaultRegistry, nil
+	}
+	conn, err := kube.Connect(f.target)
+	if err != nil {
+		return "", fmt.Errorf("no --registry given, and no cluster to ask for its local registry: %w", err)
+	}
+	client, err := kubernetes.NewForConfig(conn.Config)
+	if err != nil {
+		return "", err
+	}
+	reg, err := kube.DiscoverRegistry(ctx, client)
+	if err != nil {
+		return "", fmt.Errorf("context %q: %w", conn.Context, err)
+	}
+	return reg.Host, nil
+}
+
+type pushOptions struct {
+	registryFlags
+	layout     string
+	repository string
+	tags       []string
+	json       bool
+	out, log   io.Writer
+	publisher  publish.Publisher
+}
+
+func newPushCmd() *cobra.Command {
+	o := &pushOptions{}
+	cmd := &cobra.Command{
+		Use:   "push --layout DIR --repository REPO",
+		Short: "Push an image or index built by slipway's rules, sending only what the registry lacks",
+		Long: `push sends an OCI image layout (an image or index target's output) to a registry.
+It checks the manifest first and uploads nothing when the registry has it; otherwise it
+uploads only missing blobs, in parallel, mounting blobs from other repositories of the same
+registry where slipway pushed them before. It prints registry/repository@sha256:...`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.out, o.log = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			return o.run(cmd.Context())
+		},
+	}
+	o.registryFlags.bind(cmd)
+	cmd.Flags().StringVar(&o.layout, "layout", "", "the OCI image layout directory to push (required)")
+	cmd.Flags().StringVar(&o.repository, "repository", "", "the repository within the registry, e.g. examples/hello (required)")
+	cmd.Flags().StringSliceVar(&o.tags, "tag", nil, "tags to point at the pushed digest")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print the result as JSON")
+	_ = cmd.MarkFlagRequired("layout")
+	_ = cmd.MarkFlagRequired("repository")
+	return cmd
+}
+
+func (o *pushOptions) run(ctx context.Context) error {
+	artifact, err := publish.FromLayout(o.layout)
+	if err != nil {
+		return err
+	}
+	host, err := o.resolve(ctx)
+	if err != nil {
+		return err
+	}
+	repo, err := name.NewRepository(host + "/" + o.repository)
+	if err != nil {
+		return fmt.Errorf("destination %s/%s: %w", host, o.repository, err)
+	}
+	p := o.publisher
+	if p == nil {
+		p = publish.NewRemote(publish.LoadMountCache(publish.DefaultMountCachePath()))
+	}
+	res, err := p.Publish(ctx, artifact, repo, o.tags...)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		return json.NewEncoder(o.out).Encode(res)
+	}
+	s := res.Stats
+	if res.AlreadyPresent {
+		fmt.Fprintf(o.log, "%s already has %s: nothing uploaded\n", repo, res.Digest)
+	} else {
+		fmt.Fprintf(o.log, "uploaded %d blobs (%s), mounted %d, %d already present, %d requests\n",
+			s.BlobsUploaded, humanBytes(s.BytesUploaded), s.BlobsMounted, s.BlobsPresent, s.Requests)
+	}
+	_, err = fmt.Fprintln(o.out, res.Reference)
+	return err
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,271 @@
+package dev
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/slipway-dev/slipway/internal/bazel"
+	"github.com/slipway-dev/slipway/internal/deploy"
+	"github.com/slipway-dev/slipway/internal/kube"
+	"github.com/slipway-dev/slipway/internal/watch"
+)
+
+// fakeClock moves only when the test advances it.
+type fakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	timers  []fakeTimer
+	created chan struct{} // one token per After call
+}
+
+type fakeTimer struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Unix(1_700_000_000, 0), created: make(chan struct{}, 1000)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	c.timers = append(c.timers, fakeTimer{c.now.Add(d), ch})
+	c.created <- struct{}{}
+	return ch
+}
+
+// Advance moves time forward, firing the timers that are due.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	kept := c.timers[:0]
+	for _, t := range c.timers {
+		if !t.at.After(c.now) {
+			t.ch <- c.now
+		} else {
+			kept = append(kept, t)
+		}
+	}
+	c.timers = kept
+}
+
+// fakeWorkspace is Bazel over a fixed graph; builds can be held to test cancellation.
+type fakeWorkspace struct {
+	mu      sync.Mutex
+	graph   *bazel.Graph
+	indexes int
+	builds  [][]string
+	broken  map[string]bool // targets whose build fails
+	version map[string]int  // target -> build number, becomes the image digest
+	hold    chan struct{}   // when set, builds wait on it (or on cancellation)
+	started chan []string
+}
+
+func (w *fakeWorkspace) Index(ctx context.Context) (*Index, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.indexes++
+	var deployables []string
+	for r := range w.graph.Rules {
+		if len(r) > 7 && r[len(r)-7:] == ":deploy" {
+			deployables = append(deployables, r)
+		}
+	}
+	return NewIndex(w.graph, deployables), nil
+}
+
+func (w *fakeWorkspace) Build(ctx context.Context, targets []string) (*bazel.BuildResult, error) {
+	w.mu.Lock()
+	w.builds = append(w.builds, append([]string(nil), targets...))
+	hold := w.hold
+	w.mu.Unlock()
+	if w.started != nil {
+		w.started <- targets
+	}
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	res := &bazel.BuildResult{Success: true, Targets: map[string]*bazel.TargetResult{}}
+	for _, t := range targets {
+		if w.broken[t] {
+			res.Success = false
+			res.Targets[t] = &bazel.TargetResult{Errors: []string{t + ": main.go:3: syntax error"}}
+			continue
+		}
+		w.version[t]++
+		res.Targets[t] = &bazel.TargetResult{Success: true, OutputGroups: map[string][]string{"v": {fmt.Sprint(w.version[t])}}}
+	}
+	return res, nil
+}
+
+// fakeCluster deploys nothing but records what it was asked. Each target has one
+// image (digest = its source version) and one Deployment (hash = the same).
+type fakeCluster struct {
+	mu           sync.Mutex
+	pushes       []string // image labels
+	applies      []string // target + objects applied ("*" for all)
+	waits        int
+	pushErr      []error // errors for the next pushes, in order
+	holdApply    chan struct{}
+	applyStarted chan struct{}
+	// content maps a target to its current content version: what decides digests and hashes
+	content map[string]string
+}
+
+func (c *fakeCluster) Resolve(target string, built *bazel.TargetResult) (*deploy.Resolved, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v := c.content[target]
+	repo, _ := name.NewRepository("registry.test/" + target[2:len(target)-7])
+	ref := kube.Ref{Group: "apps", Version: "v1", Kind: "Deployment", Namespace: "dev", Name: target[2 : len(target)-7]}
+	return &deploy.Resolved{
+		Target: target, Namespace: "dev",
+		Images:    []deploy.Image{{Label: target[:len(target)-7] + ":image", Repository: repo, Digest: "sha256:" + v}},
+		Hashes:    map[string]string{ref.Key(): "hash-" + v},
+		Inventory: &kube.Inventory{Objects: []kube.Ref{ref}},
+	}, nil
+}
+
+func (c *fakeCluster) Push(ctx context.Context, images []deploy.Image) ([]deploy.PushResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.pushErr) > 0 {
+		err := c.pushErr[0]
+		c.pushErr = c.pushErr[1:]
+		if err != nil {
+			return nil, err
+		}
+	}
+	var out []deploy.PushResult
+	for _, img := range images {
+		c.pushes = append(c.pushes, img.Label)
+		out = append(out, deploy.PushResult{Label: img.Label, Reference: img.Repository.String() + "@" + img.Digest})
+	}
+	return out, nil
+}
+
+func (c *fakeCluster) Apply(ctx context.Context, r *deploy.Resolved, only map[string]bool) (*deploy.Report, error) {
+	if c.applyStarted != nil {
+		c.applyStarted <- struct{}{}
+	}
+	if c.holdApply != nil {
+		<-c.holdApply
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	what := "*"
+	if only != nil {
+		var keys []string
+		for k := range only {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		what = fmt.Sprint(keys)
+	}
+	c.applies = append(c.applies, r.Target+" "+what)
+	rep := &deploy.Report{Target: r.Target}
+	for _, ref := range r.Inventory.Objects {
+		rep.Changes = append(rep.Changes, kube.Change{Ref: ref, Action: kube.Configured})
+	}
+	return rep, nil
+}
+
+func (c *fakeCluster) WaitReady(ctx context.Context, refs []kube.Ref) ([]kube.Readiness, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.waits++
+	return nil, nil
+}
+
+func (c *fakeCluster) Follow(context.Context, string, []kube.Ref) {}
+
+func (c *fakeCluster) set(target, version string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.content[target] = version
+}
+
+func (c *fakeCluster) snapshot() (pushes, applies []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.pushes...), append([]string(nil), c.applies...)
+}
+
+// fakeFiles settles changes against a content map the test edits.
+type fakeFiles struct {
+	mu      sync.Mutex
+	content map[string]string
+	settled map[string]string
+}
+
+func (f *fakeFiles) Settle(paths []string) []watch.Change {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []watch.Change
+	seen := map[string]bool{}
+	for _, p := range paths {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		if f.content[p] != f.settled[p] {
+			f.settled[p] = f.content[p]
+			out = append(out, watch.Change{Path: p})
+		}
+	}
+	return out
+}
+
+func (f *fakeFiles) Prime(paths []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, p := range paths {
+		f.settled[p] = f.content[p]
+	}
+}
+
+func (f *fakeFiles) write(p, content string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.content[p] = content
+}
+
+// fakeReporter records what the loop shows.
+type fakeReporter struct {
+	mu     sync.Mutex
+	states []State
+	cycles chan *Cycle
+	ready  chan *Cycle
+}
+
+func (r *fakeReporter) State(s State, _ string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.states = append(r.states, s)
+}
+func (r *fakeReporter) CycleDone(c *Cycle) { r.cycles <- c }
+func (r *fakeReporter) Ready(c *Cycle)     { r.ready <- c }
+func (r *fakeReporter) Problem(error)      {}
+
+var errRefused = fmt.Errorf("registry 127.0.0.1:5000 is unreachable: %w", syscall.ECONNREFUSED)

@@ -1,0 +1,99 @@
+// Package dev is slipway's dev loop: it maps files to the deployables that depend
+// on them (from Bazel's graph), watches those files, and on each change rebuilds,
+// pushes and applies only what the change affects.
+package dev
+
+import (
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/slipway-dev/slipway/internal/bazel"
+)
+
+// Index maps workspace files to the deployables (manifests targets) built from them.
+type Index struct {
+	// Deployables are the manifests targets the loop keeps deployed, sorted.
+	Deployables []string
+	// byFile maps a workspace-relative source path to the deployables using it.
+	byFile map[string][]string
+	// Dirs are the directories holding indexed files.
+	Dirs map[string]bool
+}
+
+// NewIndex builds the index of deployables from a cquery graph of their
+// dependencies.
+func NewIndex(g *bazel.Graph, deployables []string) *Index {
+	ix := &Index{Deployables: append([]string(nil), deployables...), byFile: map[string][]string{}, Dirs: map[string]bool{}}
+	sort.Strings(ix.Deployables)
+	for _, d := range ix.Deployables {
+		seen := map[string]bool{}
+		var visit func(label string)
+		visit = func(label string) {
+			if seen[label] {
+				return
+			}
+			seen[label] = true
+			if g.Sources[label] {
+				if p, ok := bazel.SourcePath(label); ok {
+					ix.byFile[p] = append(ix.byFile[p], d)
+					ix.Dirs[path.Dir(p)] = true
+				}
+				return
+			}
+			if rule, ok := g.Generated[label]; ok {
+				visit(rule)
+				return
+			}
+			for _, in := range g.Rules[label] {
+				visit(in)
+			}
+		}
+		visit(d)
+	}
+	return ix
+}
+
+// Files returns the number of indexed source files.
+func (ix *Index) Files() int { return len(ix.byFile) }
+
+// Has reports whether a path is an indexed source file.
+func (ix *Index) Has(p string) bool { _, ok := ix.byFile[p]; return ok }
+
+// Affected returns the deployables that depend on any of paths, sorted.
+func (ix *Index) Affected(paths []string) []string {
+	set := map[string]bool{}
+	for _, p := range paths {
+		for _, d := range ix.byFile[p] {
+			set[d] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for d := range set {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Paths returns every indexed source path.
+func (ix *Index) Paths() []string {
+	out := make([]string, 0, len(ix.byFile))
+	for p := range ix.byFile {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// IsGraphFile reports whether a change to p can change Bazel's graph itself (so the
+// index must be rebuilt): BUILD files, Starlark, module and workspace files, rc files.
+func IsGraphFile(p string) bool {
+	base := path.Base(p)
+	switch base {
+	case "BUILD", "BUILD.bazel", "MODULE.bazel", "REPO.bazel", "WORKSPACE", "WORKSPACE.bazel",
+		".bazelrc", ".bazelignore", ".bazelversion", "go.mod", "go.sum", "go.work":
+		return true
+	}
+	return strings.HasSuffix(base, ".bzl")
+}

@@ -1,0 +1,377 @@
+package dev
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/slipway-dev/slipway/internal/watch"
+)
+
+const debounce = 100 * time.Millisecond
+
+type loopHarness struct {
+	t       *testing.T
+	clock   *fakeClock
+	ws      *fakeWorkspace
+	cluster *fakeCluster
+	files   *fakeFiles
+	rep     *fakeReporter
+	events  chan watch.Change
+}
+
+func startLoop(t *testing.T) *loopHarness {
+	t.Helper()
+	h := &loopHarness{
+		t:     t,
+		clock: newFakeClock(),
+		ws:    &fakeWorkspace{graph: shopGraph(), broken: map[string]bool{}, version: map[string]int{}},
+		cluster: &fakeCluster{content: map[string]string{
+			"//cart:deploy": "1", "//orders:deploy": "1",
+		}},
+		files:  &fakeFiles{content: map[string]string{}, settled: map[string]string{}},
+		rep:    &fakeReporter{cycles: make(chan *Cycle, 100), ready: make(chan *Cycle, 10)},
+		events: make(chan watch.Change, 100),
+	}
+	for _, p := range []string{"cart/main.go", "orders/main.go", "lib/money/money.go", "cart/deploy.yaml", "orders/deploy.yaml", "orders/schema.json"} {
+		h.files.content[p] = "v1"
+	}
+	loop := &Loop{
+		Workspace: h.ws, Cluster: h.cluster, Files: h.files, Clock: h.clock, Reporter: h.rep,
+		Debounce: debounce, MinBackoff: time.Second, MaxBackoff: 8 * time.Second,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- loop.Run(ctx, h.events, make(chan error)) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	})
+	return h
+}
+
+func (h *loopHarness) cycle() *Cycle {
+	h.t.Helper()
+	select {
+	case c := <-h.rep.cycles:
+		return c
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("no cycle within 10s")
+		return nil
+	}
+}
+
+// edit changes a file and delivers its event, returning once the loop has armed
+// its debounce timer.
+func (h *loopHarness) edit(path, content string) {
+	h.t.Helper()
+	h.files.write(path, content)
+	h.events <- watch.Change{Path: path}
+	select {
+	case <-h.clock.created:
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("the loop armed no timer for the event")
+	}
+}
+
+func (h *loopHarness) ready() {
+	h.t.Helper()
+	if c := h.cycle(); c.Outcome != OK {
+		h.t.Fatalf("first cycle: %s %v", c.Outcome, c.Errors)
+	}
+	select {
+	case <-h.rep.ready:
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("no ready event after the first full deploy")
+	}
+	h.ws.mu.Lock()
+	h.ws.builds = nil
+	h.ws.mu.Unlock()
+	h.cluster.mu.Lock()
+	h.cluster.pushes, h.cluster.applies = nil, nil
+	h.cluster.mu.Unlock()
+}
+
+func (h *loopHarness) builds() [][]string {
+	h.ws.mu.Lock()
+	defer h.ws.mu.Unlock()
+	return append([][]string(nil), h.ws.builds...)
+}
+
+func TestFirstCycleDeploysEverything(t *testing.T) {
+	h := startLoop(t)
+	c := h.cycle()
+	if c.Outcome != OK {
+		t.Fatalf("outcome %s: %v", c.Outcome, c.Errors)
+	}
+	if diff := cmp.Diff([]string{"//cart:deploy", "//orders:deploy"}, c.Affected); diff != "" {
+		t.Errorf("affected (-want +got):\n%s", diff)
+	}
+	pushes, applies := h.cluster.snapshot()
+	if diff := cmp.Diff([]string{"//cart:image", "//orders:image"}, sorted(pushes)); diff != "" {
+		t.Errorf("pushed (-want +got):\n%s", diff)
+	}
+	// A first deploy applies everything (the server's dry-run decides what changes).
+	if diff := cmp.Diff([]string{"//cart:deploy *", "//orders:deploy *"}, sorted(applies)); diff != "" {
+		t.Errorf("applied (-want +got):\n%s", diff)
+	}
+	select {
+	case <-h.rep.ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no ready event")
+	}
+	for _, s := range []State{Indexing, Building, Pushing, Applying, Waiting, Idle} {
+		if !containsState(h.rep, s) {
+			t.Errorf("the loop never entered %s", s)
+		}
+	}
+}
+
+func TestChangeRedeploysOnlyAffected(t *testing.T) {
+	h := startLoop(t)
+	h.ready()
+	h.cluster.set("//cart:deploy", "2")
+	h.edit("cart/main.go", "v2")
+	h.clock.Advance(debounce)
+	c := h.cycle()
+	if c.Outcome != OK || !cmp.Equal(c.Files, []string{"cart/main.go"}) || !cmp.Equal(c.Affected, []string{"//cart:deploy"}) {
+		t.Fatalf("cycle: outcome %s files %v affected %v %v", c.Outcome, c.Files, c.Affected, c.Errors)
+	}
+	if diff := cmp.Diff([][]string{{"//cart:deploy"}}, h.builds()); diff != "" {
+		t.Errorf("builds (-want +got):\n%s", diff)
+	}
+	pushes, applies := h.cluster.snapshot()
+	if diff := cmp.Diff([]string{"//cart:image"}, pushes); diff != "" {
+		t.Errorf("pushed (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"//cart:deploy [apps/Deployment/dev/cart]"}, applies); diff != "" {
+		t.Errorf("applied (-want +got):\n%s", diff)
+	}
+	if len(c.Applied) != 1 || c.Applied[0].Name != "cart" || len(c.Images) != 1 || c.Images[0].Digest != "sha256:2" {
+		t.Errorf("cycle report: applied %+v, images %+v", c.Applied, c.Images)
+	}
+}
+
+func TestSharedLibraryAffectsItsImporters(t *testing.T) {
+	h := startLoop(t)
+	h.ready()
+	h.edit("lib/money/money.go", "v2")
+	h.clock.Advance(debounce)
+	c := h.cycle()
+	if diff := cmp.Diff([]string{"//cart:deploy", "//orders:deploy"}, c.Affected); diff != "" {
+		t.Errorf("affected (-want +got):\n%s", diff)
+	}
+}
+
+func TestEventsCoalesceUntilQuiet(t *testing.T) {
+	h := startLoop(t)
+	h.ready()
+	h.edit("cart/main.go", "v2")
+	h.clock.Advance(debounce / 2)
+	h.edit("orders/main.go", "v2")
+	h.clock.Advance(debounce / 2) // the first timer fires, but a newer one rules
+	h.edit("cart/deploy.yaml", "v2")
+	h.clock.Advance(debounce)
+	c := h.cycle()
+	if diff := cmp.Diff([]string{"cart/deploy.yaml", "cart/main.go", "orders/main.go"}, c.Files); diff != "" {
+		t.Errorf("one cycle for all three files (-want +got):\n%s", diff)
+	}
+	if n := len(h.builds()); n != 1 {
+		t.Errorf("%d builds, want 1", n)
+	}
+}
+
+func TestUnchangedContentStartsNoCycle(t *testing.T) {
+	h := startLoop(t)
+	h.ready()
+	h.edit("cart/main.go", "v1") // rewritten, same content
+	h.clock.Advance(debounce)
+	h.cluster.set("//orders:deploy", "2")
+	h.edit("orders/main.go", "v2")
+	h.clock.Advance(debounce)
+	c := h.cycle()
+	if !cmp.Equal(c.Files, []string{"orders/main.go"}) {
+		t.Errorf("first cycle after the no-op rewrite has files %v, want only orders/main.go", c.Files)
+	}
+}
+
+func TestBuildFailureKeepsLastGoodDeployment(t *testing.T) {
+	h := startLoop(t)
+	h.ready()
+	h.ws.mu.Lock()
+	h.ws.broken["//cart:deploy"] = true
+	h.ws.mu.Unlock()
+	h.edit("cart/main.go", "broken")
+	h.clock.Advance(debounce)
+	c := h.cycle()
+	if c.Outcome != BuildFailed || len(c.Errors) != 1 || !strings.Contains(c.Errors[0], "main.go:3: syntax error") {
+		t.Fatalf("outcome %s, errors %q; want build-failed naming the error", c.Outcome, c.Errors)
+	}
+	if pushes, applies := h.cluster.snapshot(); len(pushes)+len(applies) != 0 {
+		t.Errorf("a failed build pushed %v and applied %v", pushes, applies)
+	}
+	if d := deployable(c, "//cart:deploy"); d.State != "failed" {
+		t.Errorf("cart state %q, want failed", d.State)
+	}
+	// The fix deploys.
+	h.ws.mu.Lock()
+	h.ws.broken["//cart:deploy"] = false
+	h.ws.mu.Unlock()
+	h.cluster.set("//cart:deploy", "3")
+	h.edit("cart/main.go", "fixed")
+	h.clock.Advance(debounce)
+	if c := h.cycle(); c.Outcome != OK || deployable(c, "//cart:deploy").State != "ready" {
+		t.Errorf("after the fix: outcome %s, errors %v", c.Outcome, c.Errors)
+	}
+}
+
+func TestBuildFileChangeReindexes(t *testing.T) {
+	h := startLoop(t)
+	h.ready()
+	h.edit("cart/BUILD.bazel", "v2")
+	h.clock.Advance(debounce)
+	c := h.cycle()
+	h.ws.mu.Lock()
+	indexes := h.ws.indexes
+	h.ws.mu.Unlock()
+	if indexes != 2 {
+		t.Errorf("%d index queries, want 2 (the first, and after the BUILD change)", indexes)
+	}
+	if diff := cmp.Diff([]string{"//cart:deploy", "//orders:deploy"}, c.Affected); diff != "" {
+		t.Errorf("affected after a BUILD change (-want +got):\n%s", diff)
+	}
+	// Nothing changed in the outputs: nothing pushed, nothing applied.
+	if pushes, applies := h.cluster.snapshot(); len(pushes)+len(applies) != 0 {
+		t.Errorf("unchanged outputs pushed %v and applied %v", pushes, applies)
+	}
+}
+
+func TestNewFileReindexesOnce(t *testing.T) {
+	h := startLoop(t)
+	h.ready()
+	h.edit("docs/notes.md", "v1") // not in the graph: index again to find out
+	h.clock.Advance(debounce)
+	if c := h.cycle(); c.Outcome != NoOp {
+		t.Errorf("outcome %s, want no-op", c.Outcome)
+	}
+	h.edit("docs/notes.md", "v2") // known unrelated now: no query
+	h.clock.Advance(debounce)
+	h.cycle()
+	h.ws.mu.Lock()
+	defer h.ws.mu.Unlock()
+	if h.ws.indexes != 2 {
+		t.Errorf("%d index queries, want 2", h.ws.indexes)
+	}
+}
+
+func TestNewerChangeCancelsBuild(t *testing.T) {
+	h := startLoop(t)
+	h.ready()
+	hold := make(chan struct{})
+	h.ws.mu.Lock()
+	h.ws.hold, h.ws.started = hold, make(chan []string, 10)
+	h.ws.mu.Unlock()
+	h.edit("cart/main.go", "v2")
+	h.clock.Advance(debounce)
+	<-h.ws.started // the build is running
+	h.edit("orders/main.go", "v2")
+	h.clock.Advance(debounce)
+	if c := h.cycle(); c.Outcome != Canceled {
+		t.Fatalf("first cycle %s, want canceled", c.Outcome)
+	}
+	<-h.ws.started // the next one starts with both files
+	close(hold)
+	c := h.cycle()
+	if diff := cmp.Diff([]string{"cart/main.go", "orders/main.go"}, c.Files); diff != "" {
+		t.Errorf("the next cycle's files (-want +got):\n%s", diff)
+	}
+}
+
+func TestChangeDuringApplyIsQueued(t *testing.T) {
+	h := startLoop(t)
+	h.ready()
+	h.cluster.holdApply, h.cluster.applyStarted = make(chan struct{}), make(chan struct{}, 1)
+	h.cluster.set("//cart:deploy", "2")
+	h.edit("cart/main.go", "v2")
+	h.clock.Advance(debounce)
+	<-h.cluster.applyStarted
+	h.cluster.set("//orders:deploy", "2")
+	h.edit("orders/main.go", "v2")
+	h.clock.Advance(debounce)
+	close(h.cluster.holdApply)
+	first, second := h.cycle(), h.cycle()
+	if first.Outcome != OK || !cmp.Equal(first.Files, []string{"cart/main.go"}) {
+		t.Errorf("the applying cycle: %s %v, want ok for cart only", first.Outcome, first.Files)
+	}
+	if !cmp.Equal(second.Files, []string{"orders/main.go"}) {
+		t.Errorf("the queued cycle's files %v, want orders/main.go", second.Files)
+	}
+}
+
+func TestUnreachableRegistryRetriesWithBackoff(t *testing.T) {
+	h := startLoop(t)
+	h.ready()
+	h.cluster.mu.Lock()
+	h.cluster.pushErr = []error{errRefused, errRefused}
+	h.cluster.mu.Unlock()
+	h.cluster.set("//cart:deploy", "2")
+	h.edit("cart/main.go", "v2")
+	h.clock.Advance(debounce)
+	if c := h.cycle(); c.Outcome != Retrying {
+		t.Fatalf("outcome %s, want retrying", c.Outcome)
+	}
+	<-h.clock.created
+	h.clock.Advance(time.Second) // first backoff
+	if c := h.cycle(); c.Outcome != Retrying {
+		t.Fatalf("second try: %s, want retrying", c.Outcome)
+	}
+	<-h.clock.created
+	h.clock.Advance(time.Second) // the backoff doubled: not yet
+	h.clock.Advance(time.Second)
+	c := h.cycle()
+	if c.Outcome != OK || !cmp.Equal(c.Files, []string{"cart/main.go"}) {
+		t.Errorf("third try: %s %v %v, want ok with cart/main.go", c.Outcome, c.Files, c.Errors)
+	}
+}
+
+func sorted(s []string) []string {
+	out := append([]string(nil), s...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
+
+func containsState(r *fakeReporter, s State) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, x := range r.states {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func deployable(c *Cycle, target string) Deployable {
+	for _, d := range c.Deployables {
+		if d.Target == target {
+			return d
+		}
+	}
+	return Deployable{}
+}

@@ -1,0 +1,79 @@
+package dev
+
+import (
+	"time"
+
+	"github.com/slipway-dev/slipway/internal/kube"
+)
+
+// Outcome of a cycle.
+type Outcome string
+
+const (
+	OK          Outcome = "ok"
+	NoOp        Outcome = "no-op"        // the changed files feed no deployable
+	IndexFailed Outcome = "index-failed" // the graph query failed (a broken BUILD file)
+	BuildFailed Outcome = "build-failed" // some targets failed to build; the rest deployed
+	DeployFail  Outcome = "deploy-failed"
+	NotReady    Outcome = "not-ready"
+	Retrying    Outcome = "retrying" // the cluster or registry was unreachable
+	Canceled    Outcome = "canceled" // a newer change took over
+)
+
+// ImageReport is one pushed image.
+type ImageReport struct {
+	Label         string `json:"label"`
+	Digest        string `json:"digest"`
+	BytesUploaded int64  `json:"bytesUploaded"`
+}
+
+// ObjectReport is one applied object.
+type ObjectReport struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+	Action    string `json:"action"`
+}
+
+// Cycle reports one cycle of the loop.
+type Cycle struct {
+	Type     string         `json:"type"` // "cycle"
+	N        int            `json:"n"`
+	Files    []string       `json:"files"`
+	Affected []string       `json:"affected"`
+	Images   []ImageReport  `json:"images"`
+	Applied  []ObjectReport `json:"applied"`
+	Outcome  Outcome        `json:"outcome"`
+	Errors   []string       `json:"errors,omitempty"`
+	// PhaseMillis is the time spent in each phase.
+	PhaseMillis map[State]int64 `json:"phaseMillis"`
+	TotalMillis int64           `json:"totalMillis"`
+	Deployables []Deployable    `json:"deployables"`
+}
+
+// Deployable is the state of one deployable after a cycle.
+type Deployable struct {
+	Target string `json:"target"`
+	// State is "ready", "not-ready", "failed" (its last build or deploy) or "pending".
+	State       string    `json:"state"`
+	Digest      string    `json:"digest,omitempty"` // of its first image
+	LastCycleMS int64     `json:"lastCycleMillis,omitempty"`
+	Updated     time.Time `json:"updated"`
+	Message     string    `json:"message,omitempty"`
+}
+
+// Reporter shows the loop to people or tools.
+type Reporter interface {
+	// State is called on every state change, with a detail such as what is built.
+	State(s State, detail string)
+	// CycleDone is called after every cycle.
+	CycleDone(c *Cycle)
+	// Ready is called once, when the first full deploy is up.
+	Ready(c *Cycle)
+	// Problem reports something outside a cycle (a watcher error, say).
+	Problem(err error)
+}
+
+func objectReport(c kube.Change) ObjectReport {
+	return ObjectReport{Kind: c.Ref.Kind, Namespace: c.Ref.Namespace, Name: c.Ref.Name, Action: string(c.Action)}
+}

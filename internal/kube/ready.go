@@ -1,0 +1,214 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// Readiness of one object.
+type Readiness struct {
+	Ref     Ref           `json:"object"`
+	Status  status.Status `json:"status"`
+	Message string        `json:"message,omitempty"`
+	// Reason is why a pod of the object cannot become ready (e.g. CrashLoopBackOff).
+	Reason string `json:"reason,omitempty"`
+}
+
+// Ready reports whether the object is ready (kstatus Current).
+func (r Readiness) Ready() bool { return r.Status == status.CurrentStatus }
+
+// NotReadyError lists objects that failed, or did not become ready in time.
+type NotReadyError struct {
+	Objects []Readiness
+	Timeout bool
+}
+
+func (e *NotReadyError) Error() string {
+	var lines []string
+	for _, r := range e.Objects {
+		line := fmt.Sprintf("%s: %s", r.Ref, r.Status)
+		if r.Reason != "" {
+			line += ": " + r.Reason
+		} else if r.Message != "" {
+			line += ": " + r.Message
+		}
+		lines = append(lines, line)
+	}
+	what := "failed"
+	if e.Timeout {
+		what = "not ready in time"
+	}
+	return fmt.Sprintf("%d object(s) %s:\n  %s", len(e.Objects), what, strings.Join(lines, "\n  "))
+}
+
+// fatalReasons are container states that waiting will not fix.
+var fatalReasons = map[string]bool{
+	"CrashLoopBackOff":           true,
+	"ImagePullBackOff":           true,
+	"ErrImagePull":               true,
+	"InvalidImageName":           true,
+	"CreateContainerConfigError": true,
+	"CreateContainerError":       true,
+	"RunContainerError":          true,
+}
+
+// WaitReady polls the objects until every one is ready (kstatus Current), one
+// fails (kstatus Failed, or a pod in CrashLoopBackOff, ImagePullBackOff, ...), or
+// the timeout passes. onChange, if set, sees each object's readiness when it changes.
+func (c *Clients) WaitReady(ctx context.Context, refs []Ref, timeout, interval time.Duration, onChange func(Readiness)) ([]Readiness, error) {
+	deadline := time.Now().Add(timeout)
+	last := map[string]Readiness{}
+	pending := append([]Ref(nil), refs...)
+	for {
+		var still []Ref
+		var failed []Readiness
+		for _, ref := range pending {
+			r, err := c.readiness(ctx, ref)
+			if err != nil {
+				return nil, err
+			}
+			if prev, ok := last[ref.Key()]; !ok || prev != r {
+				last[ref.Key()] = r
+				if onChange != nil {
+					onChange(r)
+				}
+			}
+			switch {
+			case r.Status == status.FailedStatus || r.Reason != "":
+				failed = append(failed, r)
+			case !r.Ready():
+				still = append(still, ref)
+			}
+		}
+		if len(failed) > 0 {
+			return collect(refs, last), &NotReadyError{Objects: failed}
+		}
+		if len(still) == 0 {
+			return collect(refs, last), nil
+		}
+		pending = still
+		if time.Now().After(deadline) {
+			var late []Readiness
+			for _, ref := range still {
+				late = append(late, last[ref.Key()])
+			}
+			return collect(refs, last), &NotReadyError{Objects: late, Timeout: true}
+		}
+		select {
+		case <-ctx.Done():
+			return collect(refs, last), ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
+func collect(refs []Ref, last map[string]Readiness) []Readiness {
+	out := make([]Readiness, 0, len(refs))
+	for _, ref := range refs {
+		out = append(out, last[ref.Key()])
+	}
+	return out
+}
+
+func (c *Clients) readiness(ctx context.Context, ref Ref) (Readiness, error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(ref.GVK())
+	u.SetNamespace(ref.Namespace)
+	ri, err := c.Resource(u)
+	if err != nil {
+		return Readiness{}, err
+	}
+	live, err := ri.Get(ctx, ref.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return Readiness{Ref: ref, Status: status.NotFoundStatus}, nil
+	}
+	if err != nil {
+		return Readiness{}, fmt.Errorf("%s: %w", ref, err)
+	}
+	res, err := status.Compute(live)
+	if err != nil {
+		return Readiness{}, fmt.Errorf("%s: %w", ref, err)
+	}
+	r := Readiness{Ref: ref, Status: res.Status, Message: res.Message}
+	if r.Status != status.CurrentStatus {
+		reason, err := c.podFailure(ctx, live)
+		if err != nil {
+			return Readiness{}, err
+		}
+		r.Reason = reason
+	}
+	return r, nil
+}
+
+// podFailure returns why a pod of a workload cannot start, or "".
+func (c *Clients) podFailure(ctx context.Context, workload *unstructured.Unstructured) (string, error) {
+	var selector string
+	switch workload.GetKind() {
+	case "Pod":
+		pod := &corev1.Pod{}
+		if err := fromUnstructured(workload, pod); err != nil {
+			return "", err
+		}
+		return podReason(pod), nil
+	case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job":
+		sel, found, _ := unstructured.NestedMap(workload.Object, "spec", "selector")
+		if !found {
+			return "", nil
+		}
+		ls := &metav1.LabelSelector{}
+		if err := fromUnstructuredMap(sel, ls); err != nil {
+			return "", nil
+		}
+		s, err := metav1.LabelSelectorAsSelector(ls)
+		if err != nil {
+			return "", nil
+		}
+		selector = s.String()
+	default:
+		return "", nil
+	}
+	pods, err := c.Typed.CoreV1().Pods(workload.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return "", fmt.Errorf("listing pods of %s: %w", RefOf(workload), err)
+	}
+	sort.Slice(pods.Items, func(i, j int) bool { return pods.Items[i].Name < pods.Items[j].Name })
+	for i := range pods.Items {
+		if reason := podReason(&pods.Items[i]); reason != "" {
+			return reason, nil
+		}
+	}
+	return "", nil
+}
+
+// podReason describes a container of the pod stuck in a state waiting will not fix.
+func podReason(pod *corev1.Pod) string {
+	statuses := append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...)
+	for _, cs := range statuses {
+		w := cs.State.Waiting
+		if w == nil || !fatalReasons[w.Reason] {
+			continue
+		}
+		reason := fmt.Sprintf("pod %s: container %s: %s", pod.Name, cs.Name, w.Reason)
+		if w.Message != "" {
+			reason += ": " + w.Message
+		}
+		if t := cs.LastTerminationState.Terminated; t != nil {
+			reason += fmt.Sprintf(" (last exit code %d", t.ExitCode)
+			if t.Reason != "" {
+				reason += ", " + t.Reason
+			}
+			reason += ")"
+		}
+		return reason
+	}
+	return ""
+}

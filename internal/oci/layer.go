@@ -1,0 +1,377 @@
+package oci
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Compression of a layer blob.
+type Compression string
+
+const (
+	Gzip         Compression = "gzip"
+	Uncompressed Compression = "none"
+)
+
+// FileSource is one input of a layer: a file or directory at Src in the build,
+// placed at Dest in the image.
+type FileSource struct {
+	Src  string `json:"src"`
+	Dest string `json:"dest"`
+	// Mode is the permission bits of regular files (directories under a tree
+	// source get 0755). Zero means 0644, or 0755 when the source is executable.
+	Mode fs.FileMode `json:"mode,omitempty"`
+}
+
+// LayerSpec describes a layer made of files, or taken from an existing tar file.
+type LayerSpec struct {
+	// Group names the input group (a rule attribute) in error messages.
+	Group       string       `json:"group"`
+	Files       []FileSource `json:"files,omitempty"`
+	Tar         string       `json:"tar,omitempty"`
+	Compression Compression  `json:"compression,omitempty"`
+	// MTime is the modification time of every entry, in seconds since the epoch
+	// (SOURCE_DATE_EPOCH when the user stamps, else 0).
+	MTime int64 `json:"mtime"`
+}
+
+// Entry is one path a layer writes, for detecting layers that disagree.
+type Entry struct {
+	Path string `json:"path"`
+	Type string `json:"type"` // "file", "dir" or "symlink"
+	Mode uint32 `json:"mode"`
+	// Digest is the sha256 of a file's content, or a symlink's target.
+	Digest string `json:"digest,omitempty"`
+}
+
+// LayerDescriptor records a built layer blob: enough to assemble an image without
+// reading the blob again.
+type LayerDescriptor struct {
+	Group     string          `json:"group"`
+	MediaType types.MediaType `json:"mediaType"`
+	Digest    string          `json:"digest"`
+	DiffID    string          `json:"diffID"`
+	Size      int64           `json:"size"`
+	Entries   []Entry         `json:"entries"`
+}
+
+// BuildLayer writes the layer blob described by spec to blobPath and returns its
+// descriptor. Entries are sorted, owned by 0:0, stamped with spec.MTime, and
+// parent directories are added, so the result depends only on the inputs' contents.
+func BuildLayer(spec LayerSpec, blobPath string) (*LayerDescriptor, error) {
+	out, err := os.Create(blobPath)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Close()
+	digest, diffID := sha256.New(), sha256.New()
+	size := &countingWriter{}
+	compressed := io.MultiWriter(out, digest, size)
+
+	var tarStream io.Writer
+	var gz *gzip.Writer
+	mediaType := types.OCIUncompressedLayer
+	switch spec.Compression {
+	case Gzip, "":
+		// BestSpeed: layers are rebuilt on every change of their inputs, and pushed
+		// over fast links (a local registry) as often as over slow ones.
+		gz, _ = gzip.NewWriterLevel(compressed, gzip.BestSpeed)
+		tarStream = io.MultiWriter(gz, diffID)
+		mediaType = types.OCILayer
+	case Uncompressed:
+		tarStream = io.MultiWriter(compressed, diffID)
+	default:
+		return nil, fmt.Errorf("%s: unknown compression %q (want %q or %q)", spec.Group, spec.Compression, Gzip, Uncompressed)
+	}
+
+	var entries []Entry
+	if spec.Tar != "" {
+		entries, err = copyTar(spec.Tar, tarStream)
+	} else {
+		entries, err = writeFiles(spec, tarStream)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", spec.Group, err)
+	}
+	if gz != nil {
+		if err := gz.Close(); err != nil {
+			return nil, err
+		}
+	}
+	if err := out.Close(); err != nil {
+		return nil, err
+	}
+	return &LayerDescriptor{
+		Group:     spec.Group,
+		MediaType: mediaType,
+		Digest:    "sha256:" + hex.EncodeToString(digest.Sum(nil)),
+		DiffID:    "sha256:" + hex.EncodeToString(diffID.Sum(nil)),
+		Size:      size.n,
+		Entries:   entries,
+	}, nil
+}
+
+type countingWriter struct{ n int64 }
+
+func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+// layerFile is one regular file, directory or symlink to write.
+type layerFile struct {
+	dest   string // clean, relative, no leading slash
+	src    string // for regular files
+	mode   fs.FileMode
+	typ    byte
+	target string // for symlinks
+}
+
+// writeFiles expands the spec's sources (walking directories), adds parent
+// directories, and writes everything as a sorted tar stream.
+func writeFiles(spec LayerSpec, w io.Writer) ([]Entry, error) {
+	files := map[string]layerFile{}
+	add := func(f layerFile) error {
+		if prev, ok := files[f.dest]; ok && (prev.src != f.src || prev.typ != f.typ) && f.typ != tar.TypeDir {
+			return fmt.Errorf("two inputs are placed at /%s: %s and %s", f.dest, prev.src, f.src)
+		}
+		files[f.dest] = f
+		return nil
+	}
+	for _, s := range spec.Files {
+		dest, err := cleanDest(s.Dest)
+		if err != nil {
+			return nil, err
+		}
+		info, err := os.Stat(s.Src)
+		if err != nil {
+			return nil, fmt.Errorf("input %s (for /%s): %w", s.Src, dest, err)
+		}
+		if !info.IsDir() {
+			if err := add(layerFile{dest: dest, src: s.Src, mode: fileMode(s.Mode, info), typ: tar.TypeReg}); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		// A directory (a tree artifact or source folder): keep its shape.
+		err = filepath.WalkDir(s.Src, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(s.Src, p)
+			target := path.Join(dest, filepath.ToSlash(rel))
+			switch {
+			case d.IsDir():
+				return add(layerFile{dest: target, mode: 0o755, typ: tar.TypeDir})
+			case d.Type()&fs.ModeSymlink != 0:
+				// Bazel presents inputs as symlinks: follow them to the content.
+				info, err := os.Stat(p)
+				if err != nil {
+					return fmt.Errorf("input %s: %w", p, err)
+				}
+				if info.IsDir() {
+					return fmt.Errorf("input %s: a symlink to a directory inside a directory input is not supported", p)
+				}
+				return add(layerFile{dest: target, src: p, mode: fileMode(s.Mode, info), typ: tar.TypeReg})
+			default:
+				info, err := d.Info()
+				if err != nil {
+					return err
+				}
+				return add(layerFile{dest: target, src: p, mode: fileMode(s.Mode, info), typ: tar.TypeReg})
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	// Every parent directory gets its own entry, so extraction never invents owners or modes.
+	for dest := range files {
+		for dir := path.Dir(dest); dir != "." && dir != "/"; dir = path.Dir(dir) {
+			if _, ok := files[dir]; !ok {
+				files[dir] = layerFile{dest: dir, mode: 0o755, typ: tar.TypeDir}
+			}
+		}
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		if n != "." {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+
+	mtime := time.Unix(spec.MTime, 0).UTC()
+	tw := tar.NewWriter(w)
+	entries := make([]Entry, 0, len(names))
+	for _, n := range names {
+		f := files[n]
+		hdr := &tar.Header{
+			Typeflag: f.typ,
+			Name:     n,
+			Mode:     int64(f.mode.Perm()),
+			ModTime:  mtime,
+			Format:   tar.FormatPAX,
+		}
+		entry := Entry{Path: "/" + n, Mode: uint32(f.mode.Perm())}
+		switch f.typ {
+		case tar.TypeDir:
+			hdr.Name += "/"
+			entry.Type = "dir"
+			if err := tw.WriteHeader(hdr); err != nil {
+				return nil, err
+			}
+		case tar.TypeReg:
+			entry.Type = "file"
+			d, err := writeFile(tw, hdr, f.src)
+			if err != nil {
+				return nil, err
+			}
+			entry.Digest = d
+		}
+		entries = append(entries, entry)
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return entries, nil
+}
+
+func writeFile(tw *tar.Writer, hdr *tar.Header, src string) (string, error) {
+	f, err := os.Open(src)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	hdr.Size = info.Size()
+	if err := tw.WriteHeader(hdr); err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tw, h), f)
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", src, err)
+	}
+	if n != hdr.Size {
+		return "", fmt.Errorf("%s changed size while being read", src)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// copyTar copies a user-provided tar file into the layer stream as is (its own
+// metadata is the user's to make reproducible) and lists its entries.
+func copyTar(src string, w io.Writer) ([]Entry, error) {
+	f, err := os.Open(src)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// Read through a tar reader as we copy, to list entries and reject non-tar input.
+	var raw io.Reader = f
+	if isGzip(f) {
+		gz, err := gzip.NewReader(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", src, err)
+		}
+		raw = gz
+	}
+	tr := tar.NewReader(io.TeeReader(raw, w))
+	var entries []Entry
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s is not a tar file: %w", src, err)
+		}
+		e := Entry{Path: "/" + strings.TrimSuffix(path.Clean(strings.TrimPrefix(hdr.Name, "./")), "/"), Mode: uint32(hdr.Mode & 0o7777)}
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			e.Type = "dir"
+		case tar.TypeSymlink:
+			e.Type, e.Digest = "symlink", hdr.Linkname
+		case tar.TypeReg:
+			e.Type = "file"
+			h := sha256.New()
+			if _, err := io.Copy(h, tr); err != nil {
+				return nil, fmt.Errorf("%s: %w", src, err)
+			}
+			e.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+		default:
+			continue
+		}
+		entries = append(entries, e)
+	}
+	// The tar reader stops at the end-of-archive marker: copy the padding after it too.
+	if _, err := io.Copy(io.Discard, io.TeeReader(raw, w)); err != nil {
+		return nil, err
+	}
+	return entries, nil
+}
+
+func isGzip(f *os.File) bool {
+	var magic [2]byte
+	n, _ := f.ReadAt(magic[:], 0)
+	return n == 2 && magic[0] == 0x1f && magic[1] == 0x8b
+}
+
+func fileMode(mode fs.FileMode, info fs.FileInfo) fs.FileMode {
+	if mode != 0 {
+		return mode
+	}
+	if info.Mode().Perm()&0o111 != 0 {
+		return 0o755
+	}
+	return 0o644
+}
+
+// cleanDest turns an absolute image path into a tar entry name.
+func cleanDest(dest string) (string, error) {
+	if !strings.HasPrefix(dest, "/") {
+		return "", fmt.Errorf("destination %q must be an absolute path in the image", dest)
+	}
+	c := strings.TrimPrefix(path.Clean(dest), "/")
+	if c == "" {
+		return "", fmt.Errorf("destination %q names the image's root, not a file", dest)
+	}
+	return c, nil
+}
+
+// ReadLayerDescriptor reads a descriptor written by WriteLayerDescriptor.
+func ReadLayerDescriptor(p string) (*LayerDescriptor, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	var d LayerDescriptor
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return &d, nil
+}
+
+// WriteLayerDescriptor writes d as JSON to p.
+func WriteLayerDescriptor(p string, d *LayerDescriptor) error {
+	b, err := json.MarshalIndent(d, "", " ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(p, append(b, '\n'), 0o644)
+}

@@ -1,0 +1,197 @@
+"""The `manifests` rule: Kubernetes objects rendered with image digests, and their run targets."""
+
+load(":providers.bzl", "ImageInfo", "ManifestsInfo")
+load(":runfiles.bzl", "LAUNCHER_PREAMBLE", "rlocation_path", "shell_quote")
+
+def canonical_label(label):
+    """`//pkg:name` for main-repository labels, `@@repo//pkg:name` otherwise.
+
+    Args:
+      label: a Label.
+
+    Returns:
+      The label as a string, the same however Bazel prints main-repository labels.
+    """
+    s = str(label)
+    if s.startswith("@@//"):
+        return s[2:]
+    if s.startswith("@//"):
+        return s[1:]
+    return s
+
+def _file_ref(ctx, f):
+    return {"path": f.path, "rlocation": rlocation_path(ctx, f), "short_path": f.short_path}
+
+def _manifests_impl(ctx):
+    # Group the YAML references by image target: several may name one image.
+    refs_by_label = {}
+    targets_by_label = {}
+    for ref, target in ctx.attr.images.items():
+        key = str(target.label)
+        refs_by_label.setdefault(key, []).append(ref)
+        targets_by_label[key] = target
+    images = []
+    image_infos = []
+    for key in sorted(targets_by_label.keys()):
+        info = targets_by_label[key][ImageInfo]
+        image_infos.append(info)
+        images.append({
+            "digest_file": info.digest.path,
+            "label": canonical_label(targets_by_label[key].label),
+            "refs": sorted(refs_by_label[key]),
+            "registry": info.registry,
+            "repository": info.repository,
+        })
+
+    spec = ctx.actions.declare_file(ctx.label.name + ".render.json")
+    ctx.actions.write(spec, json.encode({
+        "images": images,
+        "labels": ctx.attr.labels,
+        "namespace": ctx.attr.namespace,
+        "package": ctx.label.package,
+        "sources": [{"name": f.short_path, "path": f.path} for f in ctx.files.srcs],
+        "strict": ctx.attr.strict,
+        "target": canonical_label(ctx.label),
+    }))
+    rendered = ctx.actions.declare_file(ctx.label.name + ".yaml")
+    inventory = ctx.actions.declare_file(ctx.label.name + ".inventory.json")
+    args = ctx.actions.args()
+    args.use_param_file("@%s", use_always = True)
+    args.set_param_file_format("multiline")
+    args.add("--spec=" + spec.path)
+    args.add("--yaml=" + rendered.path)
+    args.add("--inventory=" + inventory.path)
+    ctx.actions.run(
+        executable = ctx.executable._builder,
+        arguments = ["manifests", args],
+        inputs = [spec] + ctx.files.srcs + [info.digest for info in image_infos],
+        outputs = [rendered, inventory],
+        mnemonic = "RenderManifests",
+        progress_message = "Rendering manifests %{label}",
+        toolchain = None,
+    )
+
+    deploy_spec = ctx.actions.declare_file(ctx.label.name + ".deploy.json")
+    ctx.actions.write(deploy_spec, json.encode({
+        "allowed_contexts": ctx.attr.allowed_contexts,
+        "images": [{
+            "digest": _file_ref(ctx, info.digest),
+            "label": image["label"],
+            "layout": _file_ref(ctx, info.layout),
+            "registry": info.registry,
+            "repository": info.repository,
+        } for image, info in zip(images, image_infos)],
+        "inventory": _file_ref(ctx, inventory),
+        "target": canonical_label(ctx.label),
+        "yaml": _file_ref(ctx, rendered),
+    }))
+    return [
+        DefaultInfo(files = depset([rendered, inventory])),
+        OutputGroupInfo(deploy = depset([rendered, inventory, deploy_spec] + [info.layout for info in image_infos] + [info.digest for info in image_infos])),
+        ManifestsInfo(
+            allowed_contexts = ctx.attr.allowed_contexts,
+            deploy_spec = deploy_spec,
+            images = image_infos,
+            inventory = inventory,
+            label = canonical_label(ctx.label),
+            yaml = rendered,
+        ),
+    ]
+
+manifests_rule = rule(
+    implementation = _manifests_impl,
+    doc = """Kubernetes objects rendered and validated at build time: every container image that
+names one of `images` becomes `registry/repository@sha256:...`, namespaced objects without a
+namespace get `namespace`, and every object gets `labels`. Outputs `<name>.yaml` and
+`<name>.inventory.json` (group, version, kind, namespace, name and content hash of each object).
+
+YAML syntax errors fail the build as `file:line: message`; so do objects missing apiVersion,
+kind or metadata.name, objects defined twice, and (with `strict`) container images that match
+no image. An image used by no object is a warning.""",
+    attrs = {
+        "allowed_contexts": attr.string_list(
+            doc = """Kubeconfig contexts, beyond the local ones (slipway-local, kind-*, k3d-*,
+minikube, docker-desktop, microk8s, and any whose server is a loopback address), that `.apply`
+and `.delete` may write to.""",
+        ),
+        "images": attr.string_keyed_label_dict(
+            doc = """Image references as written in the YAML → `image` targets, e.g.
+`{"hello": ":image"}`. `hello`, `hello:anytag` and the target's label itself (`//pkg:image`,
+or `:image` in this package) written as a container image all become the image's digest.""",
+            providers = [ImageInfo],
+        ),
+        "labels": attr.string_dict(
+            doc = "Labels added to every object and to pod templates (never to selectors).",
+        ),
+        "namespace": attr.string(
+            doc = """Namespace of namespaced objects that set none. `{user}` is replaced by `$USER`
+when deploying (e.g. `dev-{user}` gives each developer a namespace); `--namespace` overrides it.""",
+        ),
+        "srcs": attr.label_list(
+            doc = "YAML files, each with one or more documents.",
+            allow_files = [".yaml", ".yml", ".json"],
+            mandatory = True,
+        ),
+        "strict": attr.bool(
+            doc = "Fail when a container image matches none of `images`.",
+            default = False,
+        ),
+        "_builder": attr.label(
+            default = "//rules/private/builder",
+            executable = True,
+            cfg = "exec",
+        ),
+    },
+)
+
+_COMMANDS = {
+    "apply": "Pushes the images, then server-side applies the objects that differ from the cluster, prunes objects this target applied before and no longer renders, and waits for readiness.",
+    "delete": "Deletes exactly the objects this target applied (its inventory).",
+    "diff": "Prints what `.apply` would change, as a unified diff of live and desired objects.",
+    "show": "Prints the rendered YAML as it would be applied.",
+}
+
+def _manifests_run_impl(ctx):
+    info = ctx.attr.manifests[ManifestsInfo]
+    slipway = ctx.executable._slipway
+    launcher = ctx.actions.declare_file(ctx.label.name + ".sh")
+    ctx.actions.write(
+        output = launcher,
+        content = LAUNCHER_PREAMBLE + 'exec "$RUNFILES_DIR/{slipway}" {command} --spec="$RUNFILES_DIR/{spec}" "$@"\n'.format(
+            slipway = rlocation_path(ctx, slipway),
+            command = shell_quote(ctx.attr.command),
+            spec = rlocation_path(ctx, info.deploy_spec),
+        ),
+        is_executable = True,
+    )
+    files = [slipway, info.deploy_spec, info.yaml, info.inventory]
+    for image in info.images:
+        files.extend([image.layout, image.digest])
+    runfiles = ctx.runfiles(files = files).merge(ctx.attr._slipway[DefaultInfo].default_runfiles)
+    return [DefaultInfo(executable = launcher, runfiles = runfiles)]
+
+manifests_run = rule(
+    implementation = _manifests_run_impl,
+    doc = """A run target of a `manifests` target: `apply`, `diff`, `delete` or `show`.
+`bazel run //pkg:deploy.apply -- --help` lists the flags (context, namespace, registry, ...).""",
+    attrs = {
+        "command": attr.string(
+            doc = "`apply`, `diff`, `delete` or `show` (see the `manifests` macro).",
+            mandatory = True,
+            values = _COMMANDS.keys(),
+        ),
+        "manifests": attr.label(
+            doc = "The `manifests` target.",
+            mandatory = True,
+            providers = [ManifestsInfo],
+        ),
+        "_slipway": attr.label(
+            default = "//cmd/slipway",
+            executable = True,
+            cfg = "target",
+        ),
+    },
+    executable = True,
+)
+
+MANIFESTS_COMMANDS = _COMMANDS.keys()
