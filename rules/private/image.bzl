@@ -5,6 +5,18 @@ load(":providers.bzl", "ImageInfo")
 
 _COMPRESSIONS = ["gzip", "none"]
 
+_PURE = "@rules_go//go/config:pure"
+
+def _static_binary_transition_impl(settings, attr):
+    # Images usually start from scratch, with no libc: Go binaries must not use cgo.
+    return {_PURE: True if attr.static else settings[_PURE]}
+
+_static_binary_transition = transition(
+    implementation = _static_binary_transition_impl,
+    inputs = [_PURE],
+    outputs = [_PURE],
+)
+
 IMAGE_ATTRS = {
     "annotations": attr.string_dict(
         doc = "Annotations on the image manifest, e.g. `org.opencontainers.image.source`.",
@@ -21,7 +33,7 @@ or a `docker save` tarball. Default: an empty image (scratch).""",
         doc = """An executable target (e.g. a `go_binary`) placed at `binary_path`, in a layer of
 its own so that a change to it rebuilds and pushes that layer only.""",
         executable = True,
-        cfg = "target",
+        cfg = _static_binary_transition,
     ),
     "binary_path": attr.string(
         doc = "Where `binary` goes in the image. Default: `/app/<binary's target name>`.",
@@ -66,6 +78,11 @@ ending in `/`) is placed in that directory; directories keep their shape. Files 
     "repository": attr.string(
         doc = "The repository within the registry. Default: the package path, plus `/<name>` unless the target is named `image`.",
     ),
+    "static": attr.bool(
+        doc = """Build `binary` as a static, cgo-free Go binary (rules_go's pure mode), so that it
+runs in an image without a libc. Turn off for cgo binaries on a base image that has one.""",
+        default = True,
+    ),
     "tars": attr.label_list(
         doc = "Tar files (optionally gzipped) added as they are, one layer each, after the base's layers.",
         allow_files = [".tar", ".tar.gz", ".tgz"],
@@ -76,6 +93,9 @@ ending in `/`) is placed in that directory; directories keep their shape. Files 
     ),
     "workdir": attr.string(
         doc = "The working directory of the container.",
+    ),
+    "_allowlist_function_transition": attr.label(
+        default = "@bazel_tools//tools/allowlists/function_transition_allowlist",
     ),
     "_builder": attr.label(
         default = "//rules/private/builder",
@@ -197,10 +217,12 @@ def _image_impl(ctx):
         layers.append(_layer(ctx, "files", {"files": entries}, inputs, mtime))
     binary_path = ""
     if ctx.attr.binary:
+        # An attribute with a transition holds a list, here of one target.
+        binary_target = ctx.attr.binary[0]
         binary = ctx.executable.binary
         if not binary:
-            fail("attribute binary: %s is not executable" % ctx.attr.binary.label)
-        binary_path = ctx.attr.binary_path or "/app/" + ctx.attr.binary.label.name
+            fail("attribute binary: %s is not executable" % binary_target.label)
+        binary_path = ctx.attr.binary_path or "/app/" + binary_target.label.name
         if not binary_path.startswith("/"):
             fail("attribute binary_path: %r must be an absolute path" % binary_path)
         layers.append(_layer(ctx, "binary", {"files": [{"src": binary.path, "dest": binary_path, "mode": 493}]}, [binary], mtime))
