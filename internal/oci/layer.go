@@ -36,6 +36,8 @@ type FileSource struct {
 	// Mode is the permission bits of regular files (directories under a tree
 	// source get 0755). Zero means 0644, or 0755 when the source is executable.
 	Mode fs.FileMode `json:"mode,omitempty"`
+	// Executable requires the source to be an executable file (a binary).
+	Executable bool `json:"executable,omitempty"`
 }
 
 // LayerSpec describes a layer made of files, or taken from an existing tar file.
@@ -158,6 +160,9 @@ func writeFiles(spec LayerSpec, w io.Writer) ([]Entry, error) {
 		info, err := os.Stat(s.Src)
 		if err != nil {
 			return nil, fmt.Errorf("input %s (for /%s): %w", s.Src, dest, err)
+		}
+		if s.Executable && (info.IsDir() || info.Mode().Perm()&0o111 == 0) {
+			return nil, fmt.Errorf("%s is not an executable file (placed at /%s)", s.Src, dest)
 		}
 		if !info.IsDir() {
 			if err := add(layerFile{dest: dest, src: s.Src, mode: fileMode(s.Mode, info), typ: tar.TypeReg}); err != nil {

@@ -196,6 +196,7 @@ func TestLayerErrors(t *testing.T) {
 		{"root destination", LayerSpec{Group: "files", Files: []FileSource{{Src: filepath.Join(src, "f"), Dest: "/"}}}, "root"},
 		{"not a tar", LayerSpec{Group: "tars_0", Tar: filepath.Join(src, "notatar")}, "is not a tar file"},
 		{"bad compression", LayerSpec{Group: "files", Compression: "zstd"}, "unknown compression"},
+		{"binary not executable", LayerSpec{Group: "binary", Files: []FileSource{{Src: filepath.Join(src, "f"), Dest: "/app/x", Executable: true}}}, "binary: " + filepath.Join(src, "f") + " is not an executable file (placed at /app/x)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

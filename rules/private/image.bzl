@@ -225,7 +225,7 @@ def _image_impl(ctx):
         binary_path = ctx.attr.binary_path or "/app/" + binary_target.label.name
         if not binary_path.startswith("/"):
             fail("attribute binary_path: %r must be an absolute path" % binary_path)
-        layers.append(_layer(ctx, "binary", {"files": [{"src": binary.path, "dest": binary_path, "mode": 493}]}, [binary], mtime))
+        layers.append(_layer(ctx, "binary", {"files": [{"dest": binary_path, "executable": True, "mode": 493, "src": binary.path}]}, [binary], mtime))
 
     base_inputs = []
     base_path = ""
