@@ -73,7 +73,9 @@ bazel_dep(name = "rules_go", version = "0.59.0")
 go_sdk = use_extension("@rules_go//go:extensions.bzl", "go_sdk")
 go_sdk.host()
 `, repoRoot(t)))
-		w.write(".bazelrc", "common --noenable_workspace\ncommon --lockfile_mode=off\nbuild --color=no --curses=no\n")
+		// The output base goes in the rc file too, so that the Bazel commands slipway
+		// runs itself (the dev loop's) share it.
+		w.write(".bazelrc", fmt.Sprintf("startup --output_base=%s\ncommon --noenable_workspace\ncommon --lockfile_mode=off\nbuild --color=no --curses=no\n", w.outputBase))
 		w.write("BUILD.bazel", "")
 		sharedWorkspaceDir = w.dir
 	})

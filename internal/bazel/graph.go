@@ -10,6 +10,8 @@ import (
 type Graph struct {
 	// Rules maps a rule's label to the labels of its inputs.
 	Rules map[string][]string
+	// Kinds maps a rule's label to its rule class (e.g. "go_binary").
+	Kinds map[string]string
 	// Sources are source file labels.
 	Sources map[string]bool
 	// Generated maps a generated file's label to the rule that makes it.
@@ -24,6 +26,7 @@ type cqueryJSON struct {
 			Type string `json:"type"`
 			Rule *struct {
 				Name      string   `json:"name"`
+				RuleClass string   `json:"ruleClass"`
 				RuleInput []string `json:"ruleInput"`
 			} `json:"rule"`
 			SourceFile *struct {
@@ -43,13 +46,14 @@ func ParseCQuery(data []byte) (*Graph, error) {
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("decoding cquery jsonproto output: %w", err)
 	}
-	g := &Graph{Rules: map[string][]string{}, Sources: map[string]bool{}, Generated: map[string]string{}}
+	g := &Graph{Rules: map[string][]string{}, Kinds: map[string]string{}, Sources: map[string]bool{}, Generated: map[string]string{}}
 	for _, res := range r.Results {
 		t := res.Target
 		switch {
 		case t.Rule != nil:
 			// One label may appear in several configurations: merge its inputs.
 			g.Rules[t.Rule.Name] = mergeUnique(g.Rules[t.Rule.Name], t.Rule.RuleInput)
+			g.Kinds[t.Rule.Name] = t.Rule.RuleClass
 		case t.SourceFile != nil:
 			g.Sources[t.SourceFile.Name] = true
 		case t.GeneratedFile != nil:

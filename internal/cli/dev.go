@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -56,7 +57,7 @@ allowed with --allow-context. Ctrl-C stops it.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.workspace, "workspace", os.Getenv("BUILD_WORKSPACE_DIRECTORY"), "the Bazel workspace (default $BUILD_WORKSPACE_DIRECTORY, set by bazel run)")
-	f.StringSliceVar(&o.targets, "target", nil, "a manifests target to keep deployed (repeatable)")
+	f.StringSliceVar(&o.targets, "target", nil, "a manifests target, or a pattern such as //services/... matching them, to keep deployed (repeatable)")
 	f.StringArrayVar(&o.buildFlags, "build-flag", nil, "a flag for bazel build and cquery alike (repeatable)")
 	f.StringVar(&o.target.Kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG or ~/.kube/config)")
 	f.StringVar(&o.target.Context, "context", "", "kubeconfig context (default: the current one, else the local cluster)")
@@ -73,7 +74,7 @@ allowed with --allow-context. Ctrl-C stops it.`,
 
 func (o *devOptions) run(ctx context.Context) error {
 	if len(o.targets) == 0 {
-		return fmt.Errorf("no --target given: list the manifests targets to deploy (the dev rule does)")
+		return fmt.Errorf("no --target given: name the manifests targets to deploy, or patterns matching them (the dev rule does)")
 	}
 	if o.workspace == "" {
 		wd, err := os.Getwd()
@@ -100,7 +101,7 @@ func (o *devOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.log, "slipway dev: deploying %d target(s) to context %s (registry %s)\n", len(o.targets), conn.Context, regs.Push)
+	fmt.Fprintf(o.log, "slipway dev: deploying %s to context %s (registry %s)\n", strings.Join(o.targets, " "), conn.Context, regs.Push)
 
 	cli := &bazel.CLI{Bazel: o.bazel, Workspace: o.workspace, Progress: prefixed(o.log, "bazel: ")}
 	execRoot, err := cli.ExecRoot(ctx)
@@ -126,7 +127,7 @@ func (o *devOptions) run(ctx context.Context) error {
 	}
 	defer k8s.Stop()
 	loop := &dev.Loop{
-		Workspace:  &dev.BazelWorkspace{Bazel: cli, Deployables: o.targets, Flags: o.buildFlags},
+		Workspace:  &dev.BazelWorkspace{Bazel: cli, Patterns: o.targets, Flags: o.buildFlags},
 		Cluster:    k8s,
 		Files:      w,
 		Reporter:   reporter,

@@ -103,7 +103,10 @@ func Resolve(t *Target, s Settings) (*Resolved, error) {
 
 	for i, rendered := range t.Objects {
 		obj := rendered.DeepCopy()
-		if t.Inventory.Objects[i].DefaultNamespace {
+		// Objects the target's namespace applied to, and any others without one
+		// (the server's scope mapping drops it again from cluster-scoped kinds).
+		gvk := obj.GroupVersionKind()
+		if t.Inventory.Objects[i].DefaultNamespace || (obj.GetNamespace() == "" && !manifest.IsClusterScoped(gvk.Group, gvk.Kind)) {
 			obj.SetNamespace(ns)
 		}
 		for _, f := range manifest.ImageFields(obj.Object) {

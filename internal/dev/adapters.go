@@ -16,26 +16,36 @@ import (
 // BazelWorkspace indexes and builds deployables with the Bazel CLI, with the same
 // flags for queries and builds (so the analysis cache survives between them).
 type BazelWorkspace struct {
-	Bazel       bazel.Client
-	Deployables []string
-	Flags       []string
+	Bazel bazel.Client
+	// Patterns name the deployables: manifests targets, or patterns such as
+	// //services/... that match them (new ones appear when the index is rebuilt).
+	Patterns []string
+	Flags    []string
 }
 
 var _ Workspace = (*BazelWorkspace)(nil)
 
-// Index queries the main-repository dependencies of the deployables.
+// ManifestsRule is the rule class of slipway's manifests targets: the deployables.
+const ManifestsRule = "manifests_rule"
+
+// Index queries the main-repository dependencies of the manifests targets the
+// patterns match, in one cquery.
 func (w *BazelWorkspace) Index(ctx context.Context) (*Index, error) {
-	expr := fmt.Sprintf(`filter("^//", deps(set(%s)))`, strings.Join(w.Deployables, " "))
+	expr := fmt.Sprintf(`filter("^//", deps(kind("%s", set(%s))))`, ManifestsRule, strings.Join(w.Patterns, " "))
 	g, err := w.Bazel.CQuery(ctx, expr, w.Flags)
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range w.Deployables {
-		if _, ok := g.Rules[d]; !ok {
-			return nil, fmt.Errorf("%s is not a target of this workspace (check the dev rule's targets)", d)
+	var deployables []string
+	for label, kind := range g.Kinds {
+		if kind == ManifestsRule {
+			deployables = append(deployables, label)
 		}
 	}
-	return NewIndex(g, w.Deployables), nil
+	if len(deployables) == 0 {
+		return nil, fmt.Errorf("no manifests targets in %s", strings.Join(w.Patterns, " "))
+	}
+	return NewIndex(g, deployables), nil
 }
 
 // Build builds the targets' deploy outputs (rendered manifests, inventories, images).
@@ -87,6 +97,10 @@ func (k *KubeCluster) Push(ctx context.Context, images []deploy.Image) ([]deploy
 
 func (k *KubeCluster) Apply(ctx context.Context, r *deploy.Resolved, only map[string]bool) (*deploy.Report, error) {
 	return k.Deployer.Apply(ctx, r, deploy.ApplyOptions{SkipPush: true, Only: only})
+}
+
+func (k *KubeCluster) Delete(ctx context.Context, r *deploy.Resolved) (*deploy.Report, error) {
+	return k.Deployer.Delete(ctx, r)
 }
 
 func (k *KubeCluster) WaitReady(ctx context.Context, refs []kube.Ref) ([]kube.Readiness, error) {

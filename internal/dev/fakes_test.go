@@ -125,6 +125,7 @@ type fakeCluster struct {
 	mu           sync.Mutex
 	pushes       []string // image labels
 	applies      []string // target + objects applied ("*" for all)
+	deletes      []string
 	waits        int
 	pushErr      []error // errors for the next pushes, in order
 	holdApply    chan struct{}
@@ -187,6 +188,17 @@ func (c *fakeCluster) Apply(ctx context.Context, r *deploy.Resolved, only map[st
 	rep := &deploy.Report{Target: r.Target}
 	for _, ref := range r.Inventory.Objects {
 		rep.Changes = append(rep.Changes, kube.Change{Ref: ref, Action: kube.Configured})
+	}
+	return rep, nil
+}
+
+func (c *fakeCluster) Delete(ctx context.Context, r *deploy.Resolved) (*deploy.Report, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deletes = append(c.deletes, r.Target)
+	rep := &deploy.Report{Target: r.Target}
+	for _, ref := range r.Inventory.Objects {
+		rep.Pruned = append(rep.Pruned, kube.Change{Ref: ref, Action: kube.Deleted})
 	}
 	return rep, nil
 }

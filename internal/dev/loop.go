@@ -41,10 +41,11 @@ type Loop struct {
 
 // deployed is what the loop last deployed of one target.
 type deployed struct {
-	images  map[string]string // image label -> digest
-	hashes  map[string]string // object key -> content hash
-	status  Deployable
-	applied bool // its objects are in the cluster
+	images   map[string]string // image label -> digest
+	hashes   map[string]string // object key -> content hash
+	status   Deployable
+	applied  bool             // its objects are in the cluster
+	resolved *deploy.Resolved // as last applied, to delete it when it goes away
 }
 
 type cycleInput struct {
@@ -205,7 +206,8 @@ func (l *Loop) allReady() bool {
 // cycle runs one cycle in its own goroutine, telling the loop each state it enters.
 func (l *Loop) cycle(ctx context.Context, in cycleInput, msgs chan<- phaseMsg) (res cycleResult) {
 	l.cycles++
-	rep := &Cycle{Type: "cycle", N: l.cycles, Files: paths(in.changes), PhaseMillis: map[State]int64{}, Outcome: OK}
+	rep := &Cycle{Type: "cycle", N: l.cycles, Files: paths(in.changes), Affected: []string{}, Images: []ImageReport{}, Applied: []ObjectReport{},
+		PhaseMillis: map[State]int64{}, Outcome: OK}
 	res = cycleResult{report: rep, input: in}
 	begin := l.Clock.Now()
 	current, phaseStart := State(""), begin
@@ -257,6 +259,19 @@ func (l *Loop) cycle(ctx context.Context, in cycleInput, msgs chan<- phaseMsg) (
 		l.index = ix
 		l.unrelated = map[string]bool{}
 		l.Files.Prime(ix.Paths())
+		// Deployables gone from the workspace take their objects with them.
+		for _, t := range l.goneDeployables() {
+			enter(Applying, "delete "+t)
+			report, err := l.Cluster.Delete(ctx, l.deployed[t].resolved)
+			if err != nil {
+				fail(DeployFail, fmt.Errorf("%s: deleting what it deployed: %w", t, err))
+				continue
+			}
+			for _, c := range report.Pruned {
+				rep.Applied = append(rep.Applied, objectReport(c))
+			}
+			delete(l.deployed, t)
+		}
 	}
 
 	// Affected deployables.
@@ -427,9 +442,25 @@ func (l *Loop) cycle(ctx context.Context, in cycleInput, msgs chan<- phaseMsg) (
 	return res
 }
 
+// goneDeployables are deployed targets the index no longer has, sorted.
+func (l *Loop) goneDeployables() []string {
+	current := map[string]bool{}
+	for _, d := range l.index.Deployables {
+		current[d] = true
+	}
+	var gone []string
+	for t, d := range l.deployed {
+		if !current[t] && d.applied && d.resolved != nil {
+			gone = append(gone, t)
+		}
+	}
+	sort.Strings(gone)
+	return gone
+}
+
 // record notes a target as deployed with r's images and objects.
 func (l *Loop) record(target string, r *deploy.Resolved, msg string) {
-	d := &deployed{images: map[string]string{}, hashes: r.Hashes, applied: true}
+	d := &deployed{images: map[string]string{}, hashes: r.Hashes, applied: true, resolved: r}
 	for _, img := range r.Images {
 		d.images[img.Label] = img.Digest
 	}

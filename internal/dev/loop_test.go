@@ -375,3 +375,28 @@ func deployable(c *Cycle, target string) Deployable {
 	}
 	return Deployable{}
 }
+
+func TestGoneDeployableIsDeleted(t *testing.T) {
+	h := startLoop(t)
+	h.ready()
+	h.ws.mu.Lock()
+	g := shopGraph()
+	delete(g.Rules, "//orders:deploy") // its package was deleted
+	h.ws.graph = g
+	h.ws.mu.Unlock()
+	h.edit("orders/BUILD.bazel", "gone")
+	h.clock.Advance(debounce)
+	c := h.cycle()
+	h.cluster.mu.Lock()
+	deletes := append([]string(nil), h.cluster.deletes...)
+	h.cluster.mu.Unlock()
+	if diff := cmp.Diff([]string{"//orders:deploy"}, deletes); diff != "" {
+		t.Errorf("deleted targets (-want +got):\n%s", diff)
+	}
+	if len(c.Applied) != 1 || c.Applied[0].Action != "deleted" || c.Applied[0].Name != "orders" {
+		t.Errorf("applied %+v, want the orders Deployment deleted", c.Applied)
+	}
+	if diff := cmp.Diff([]string{"//cart:deploy"}, c.Affected); diff != "" {
+		t.Errorf("affected (-want +got):\n%s", diff)
+	}
+}

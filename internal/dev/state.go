@@ -57,6 +57,9 @@ type Cluster interface {
 	// Apply applies only (objects whose keys are in only; all when only is nil),
 	// prunes, and records the inventory. It pushes nothing and does not wait.
 	Apply(ctx context.Context, r *deploy.Resolved, only map[string]bool) (*deploy.Report, error)
+	// Delete removes what a target deployed (its inventory): the loop calls it for
+	// deployables that are gone from the workspace.
+	Delete(ctx context.Context, r *deploy.Resolved) (*deploy.Report, error)
 	WaitReady(ctx context.Context, refs []kube.Ref) ([]kube.Readiness, error)
 	// Follow streams the logs of the objects' pods, replacing earlier streams of
 	// the same objects.

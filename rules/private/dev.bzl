@@ -53,8 +53,9 @@ A build error keeps the last good deployment. Extra flags go after `--`, e.g.
             doc = "The registry to push to. Default: the cluster's KEP-1755 local-registry-hosting ConfigMap.",
         ),
         "targets": attr.string_list(
-            doc = """The `manifests` targets to keep deployed (labels; not dependencies, so that a broken
-target does not keep the loop from starting).""",
+            doc = """The `manifests` targets to keep deployed, or patterns matching them such as
+`//services/...` (new manifests targets under a pattern are picked up as BUILD files change).
+Labels, not dependencies, so that a broken target does not keep the loop from starting.""",
             mandatory = True,
         ),
         "_slipway": attr.label(
@@ -66,16 +67,20 @@ target does not keep the loop from starting).""",
     executable = True,
 )
 
+def _is_pattern(target):
+    return target.endswith("...") or target.endswith(":all") or target.endswith(":*")
+
 def dev(name, targets, **kwargs):
     """The dev loop over `targets` (see `dev_rule`): `bazel run //:name`.
 
     Args:
       name: the target's name.
-      targets: the manifests targets to keep deployed, as labels (relative ones allowed).
+      targets: the manifests targets to keep deployed (relative labels allowed), or
+        absolute patterns matching them, such as `//services/...`.
       **kwargs: attributes of `dev_rule`.
     """
     dev_rule(
         name = name,
-        targets = [canonical_label(native.package_relative_label(t)) for t in targets],
+        targets = [t if _is_pattern(t) else canonical_label(native.package_relative_label(t)) for t in targets],
         **kwargs
     )
