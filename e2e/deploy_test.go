@@ -360,4 +360,3 @@ func TestDeployOwnsTheNamespaceItCreates(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
-

@@ -142,7 +142,9 @@ type layoutBlob struct {
 func (b *layoutBlob) Digest() (v1.Hash, error)            { return b.desc.Digest, nil }
 func (b *layoutBlob) Size() (int64, error)                { return b.desc.Size, nil }
 func (b *layoutBlob) MediaType() (types.MediaType, error) { return b.desc.MediaType, nil }
-func (b *layoutBlob) Compressed() (io.ReadCloser, error)  { return os.Open(blobPath(b.dir, b.desc.Digest)) }
+func (b *layoutBlob) Compressed() (io.ReadCloser, error) {
+	return os.Open(blobPath(b.dir, b.desc.Digest))
+}
 
 // Descriptor keeps annotations and the like of the manifest's own descriptor.
 func (b *layoutBlob) Descriptor() (*v1.Descriptor, error) { return &b.desc, nil }
@@ -154,4 +156,3 @@ func readBlob(dir string, h v1.Hash) ([]byte, error) {
 	}
 	return b, nil
 }
-
