@@ -73,9 +73,12 @@ bazel_dep(name = "rules_go", version = "0.59.0")
 go_sdk = use_extension("@rules_go//go:extensions.bzl", "go_sdk")
 go_sdk.host()
 `, repoRoot(t)))
-		// The output base goes in the rc file too, so that the Bazel commands slipway
-		// runs itself (the dev loop's) share it.
-		w.write(".bazelrc", fmt.Sprintf("startup --output_base=%s\ncommon --noenable_workspace\ncommon --lockfile_mode=off\nbuild --color=no --curses=no\n", w.outputBase))
+		w.write(".bazelrc", "common --noenable_workspace\ncommon --lockfile_mode=off\nbuild --color=no --curses=no\ntry-import %workspace%/user.bazelrc\n")
+		// The output base goes in an rc file too, so that the Bazel commands slipway
+		// runs itself (the dev loop's) share it; an untracked one, so that git
+		// worktrees of this workspace (slipway affected) get output bases of their own.
+		w.write("user.bazelrc", fmt.Sprintf("startup --output_base=%s\n", w.outputBase))
+		w.write(".gitignore", "/bazel-*\n/user.bazelrc\n")
 		w.write("BUILD.bazel", "")
 		sharedWorkspaceDir = w.dir
 	})

@@ -81,7 +81,7 @@ func (f *deployFlags) open(ctx context.Context, writes bool) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	regs, discoverErr := f.registries(ctx, clients)
+	regs, discoverErr := registriesFor(ctx, f.registry, clients)
 	resolved, err := deploy.Resolve(t, deploy.Settings{Namespace: f.namespace, Registries: regs})
 	if err != nil && discoverErr != nil {
 		err = fmt.Errorf("%w (asking context %q: %v)", err, conn.Context, discoverErr)
@@ -90,17 +90,6 @@ func (f *deployFlags) open(ctx context.Context, writes bool) (*session, error) {
 		return nil, err
 	}
 	return &session{target: t, clients: clients, resolved: resolved}, nil
-}
-
-func (f *deployFlags) registries(ctx context.Context, clients *kube.Clients) (deploy.Registries, error) {
-	if f.registry != "" {
-		return deploy.Registries{Push: f.registry, Pull: f.registry, Override: true}, nil
-	}
-	reg, err := kube.DiscoverRegistry(ctx, clients.Typed)
-	if err != nil {
-		return deploy.Registries{}, err
-	}
-	return deploy.Registries{Push: reg.Host, Pull: reg.PullHost()}, nil
 }
 
 func (f *deployFlags) printReport(r *deploy.Report) error {

@@ -9,31 +9,25 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/discovery"
 
 	"github.com/slipway-dev/slipway/internal/bazel"
-	"github.com/slipway-dev/slipway/internal/cluster"
 	"github.com/slipway-dev/slipway/internal/deploy"
 	"github.com/slipway-dev/slipway/internal/dev"
-	"github.com/slipway-dev/slipway/internal/kube"
 	"github.com/slipway-dev/slipway/internal/publish"
 	"github.com/slipway-dev/slipway/internal/watch"
 )
 
 type devOptions struct {
-	workspace     string
-	targets       []string
-	buildFlags    []string
-	target        kube.Target
-	allowContexts []string
-	local         bool
-	registry      string
-	namespace     string
-	debounce      time.Duration
-	readyTimeout  time.Duration
-	json          bool
-	bazel         string
-	out, log      io.Writer
+	clusterFlags
+	workspace    string
+	targets      []string
+	buildFlags   []string
+	namespace    string
+	debounce     time.Duration
+	readyTimeout time.Duration
+	json         bool
+	bazel        string
+	out, log     io.Writer
 }
 
 func newDevCmd() *cobra.Command {
@@ -55,15 +49,11 @@ allowed with --allow-context. Ctrl-C stops it.`,
 			return o.run(cmd.Context())
 		},
 	}
+	o.clusterFlags.bind(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.workspace, "workspace", os.Getenv("BUILD_WORKSPACE_DIRECTORY"), "the Bazel workspace (default $BUILD_WORKSPACE_DIRECTORY, set by bazel run)")
 	f.StringSliceVar(&o.targets, "target", nil, "a manifests target, or a pattern such as //services/... matching them, to keep deployed (repeatable)")
 	f.StringArrayVar(&o.buildFlags, "build-flag", nil, "a flag for bazel build and cquery alike (repeatable)")
-	f.StringVar(&o.target.Kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG or ~/.kube/config)")
-	f.StringVar(&o.target.Context, "context", "", "kubeconfig context (default: the current one, else the local cluster)")
-	f.StringSliceVar(&o.allowContexts, "allow-context", nil, "allow writing to this non-local context (repeatable)")
-	f.BoolVar(&o.local, "local", false, "always use the local cluster (slipway cluster up), whatever the kubeconfig says")
-	f.StringVar(&o.registry, "registry", os.Getenv("SLIPWAY_REGISTRY"), "registry to push to (default: the cluster's local-registry-hosting ConfigMap)")
 	f.StringVar(&o.namespace, "namespace", "", "namespace for objects without one (default: each target's namespace attribute)")
 	f.DurationVar(&o.debounce, "debounce", 100*time.Millisecond, "how long file events must be quiet before a cycle starts")
 	f.DurationVar(&o.readyTimeout, "ready-timeout", 2*time.Minute, "how long to wait for changed objects to become ready")
@@ -89,19 +79,11 @@ func (o *devOptions) run(ctx context.Context) error {
 		reporter, logs = &dev.JSONReporter{Out: o.out}, o.log
 	}
 
-	conn, err := o.connect(ctx)
+	clients, regs, err := o.connect(ctx, o.log)
 	if err != nil {
 		return err
 	}
-	clients, err := kube.NewClients(conn)
-	if err != nil {
-		return err
-	}
-	regs, err := o.registries(ctx, clients)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(o.log, "slipway dev: deploying %s to context %s (registry %s)\n", strings.Join(o.targets, " "), conn.Context, regs.Push)
+	fmt.Fprintf(o.log, "slipway dev: deploying %s to context %s (registry %s)\n", strings.Join(o.targets, " "), clients.Context, regs.Push)
 
 	cli := &bazel.CLI{Bazel: o.bazel, Workspace: o.workspace, Progress: prefixed(o.log, "bazel: ")}
 	execRoot, err := cli.ExecRoot(ctx)
@@ -139,66 +121,4 @@ func (o *devOptions) run(ctx context.Context) error {
 	problems := make(chan error, 16)
 	go w.Run(ctx, events, problems)
 	return loop.Run(ctx, events, problems)
-}
-
-// connect picks the cluster: an explicit --context as given; else the kubeconfig's
-// current context when it answers; else the local cluster, started if need be.
-// Writing to it must be allowed (local contexts are).
-func (o *devOptions) connect(ctx context.Context) (*kube.Connection, error) {
-	var conn *kube.Connection
-	if !o.local {
-		c, err := kube.Connect(o.target)
-		switch {
-		case err == nil && (o.target.Context != "" || reachable(ctx, c)):
-			conn = c
-		case o.target.Context != "":
-			return nil, err
-		case err == nil:
-			fmt.Fprintf(o.log, "slipway dev: context %s does not answer; using the local cluster instead\n", c.Context)
-		default:
-			fmt.Fprintf(o.log, "slipway dev: no kubeconfig context (%v); using the local cluster\n", err)
-		}
-	}
-	if conn == nil {
-		fmt.Fprintln(o.log, "slipway dev: starting the local cluster and registry (slipway cluster up; the first start builds Kubernetes, ~5 min)")
-		cfg := cluster.DefaultConfig()
-		cfg.Log = prefixed(o.log, "cluster: ")
-		cl, err := cluster.Up(ctx, cfg)
-		if err != nil {
-			return nil, fmt.Errorf("starting the local cluster: %w", err)
-		}
-		c, err := kube.Connect(kube.Target{Kubeconfig: cl.Kubeconfig, Context: cl.Context})
-		if err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(o.log, "slipway dev: using the local cluster (%s)\n", cl.ShellEnv())
-		conn = c
-	}
-	guard := kube.Guard{Allowed: o.allowContexts}
-	if err := guard.Check(conn.Context); err != nil {
-		return nil, fmt.Errorf("%w; or use --local for the local cluster", err)
-	}
-	return conn, nil
-}
-
-func reachable(ctx context.Context, c *kube.Connection) bool {
-	cfg := *c.Config
-	cfg.Timeout = 3 * time.Second
-	d, err := discovery.NewDiscoveryClientForConfig(&cfg)
-	if err != nil {
-		return false
-	}
-	_, err = d.ServerVersion()
-	return err == nil && ctx.Err() == nil
-}
-
-func (o *devOptions) registries(ctx context.Context, clients *kube.Clients) (deploy.Registries, error) {
-	if o.registry != "" {
-		return deploy.Registries{Push: o.registry, Pull: o.registry, Override: true}, nil
-	}
-	reg, err := kube.DiscoverRegistry(ctx, clients.Typed)
-	if err != nil {
-		return deploy.Registries{}, fmt.Errorf("context %s: %w", clients.Context, err)
-	}
-	return deploy.Registries{Push: reg.Host, Pull: reg.PullHost()}, nil
 }

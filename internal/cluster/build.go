@@ -327,18 +327,31 @@ func (l *lastLineWriter) last() string {
 	return l.line
 }
 
+// kwokStagesFile names the stages file by its content's version, so that a running
+// kwok started with older stages differs in its arguments and is restarted.
+const kwokStagesFile = "kwok-stages-slipway2.yaml"
+
 // ensureKwok returns kwok and its stages file, building them into the cache.
 func (b *builder) ensureKwok(ctx context.Context) (bin, stages string, err error) {
 	dir := filepath.Join(b.l.tools, "kwok-"+b.cfg.KwokVersion)
-	bin, stages = filepath.Join(dir, "kwok"), filepath.Join(dir, "kwok-stages.yaml")
-	if isExecutable(bin) && fileExists(stages) {
+	bin, stages = filepath.Join(dir, "kwok"), filepath.Join(dir, kwokStagesFile)
+	if !isExecutable(bin) {
+		tmp, err := b.goInstall(ctx, "sigs.k8s.io/kwok/cmd/kwok@"+b.cfg.KwokVersion, "kwok "+b.cfg.KwokVersion)
+		if err != nil {
+			return "", "", err
+		}
+		defer os.RemoveAll(tmp)
+		if err := os.RemoveAll(dir); err != nil {
+			return "", "", err
+		}
+		if err := os.Rename(tmp, dir); err != nil {
+			return "", "", err
+		}
+		b.built = append(b.built, "kwok")
+	}
+	if fileExists(stages) {
 		return bin, stages, nil
 	}
-	tmp, err := b.goInstall(ctx, "sigs.k8s.io/kwok/cmd/kwok@"+b.cfg.KwokVersion, "kwok "+b.cfg.KwokVersion)
-	if err != nil {
-		return "", "", err
-	}
-	defer os.RemoveAll(tmp)
 	info, err := b.modDownload(ctx, "sigs.k8s.io/kwok@"+b.cfg.KwokVersion)
 	if err != nil {
 		return "", "", err
@@ -347,20 +360,14 @@ func (b *builder) ensureKwok(ctx context.Context) (bin, stages string, err error
 	if err != nil {
 		return "", "", err
 	}
-	if err := os.WriteFile(filepath.Join(tmp, "kwok-stages.yaml"), doc, 0o644); err != nil {
+	if err := os.WriteFile(stages+".tmp", doc, 0o644); err != nil {
 		return "", "", err
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		return "", "", err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return "", "", err
-	}
-	b.built = append(b.built, "kwok")
-	return bin, stages, nil
+	return bin, stages, os.Rename(stages+".tmp", stages)
 }
 
-// kwokStages concatenates kwok's stage files into one multi-document YAML file.
+// kwokStages concatenates kwok's stage files into one multi-document YAML file,
+// with slipway's own stages added (see simulatedFailureStage).
 func kwokStages(stageDir string) ([]byte, error) {
 	var buf bytes.Buffer
 	for _, f := range kwokStageFiles {
@@ -368,11 +375,98 @@ func kwokStages(stageDir string) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("kwok stages: %w", err)
 		}
+		if f == "pod/fast/pod-ready.yaml" {
+			// Pods that ask for a simulated failure must not become ready.
+			if b, err = addMatchExpression(b, simulateNotRequested); err != nil {
+				return nil, fmt.Errorf("kwok stages: %s: %w", f, err)
+			}
+		}
 		buf.WriteString("---\n")
 		buf.Write(bytes.TrimRight(b, "\n"))
 		buf.WriteString("\n")
 	}
+	buf.WriteString("---\n")
+	buf.WriteString(simulatedFailureStage)
 	return buf.Bytes(), nil
+}
+
+// SimulateAnnotation on a pod template asks the local cluster, which runs no
+// containers, to report its containers as failing the way a real cluster would:
+// the only supported value is "CrashLoopBackOff".
+const SimulateAnnotation = "slipway.dev/simulate"
+
+const simulateNotRequested = `    - key: '.metadata.annotations["slipway.dev/simulate"]'
+      operator: 'DoesNotExist'
+`
+
+// simulatedFailureStage makes pods annotated slipway.dev/simulate: CrashLoopBackOff
+// run with every container waiting in CrashLoopBackOff after a failed start.
+const simulatedFailureStage = `apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: slipway-pod-crashloop
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.phase'
+      operator: 'In'
+      values:
+      - 'Pending'
+    - key: '.metadata.annotations["slipway.dev/simulate"]'
+      operator: 'In'
+      values:
+      - 'CrashLoopBackOff'
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      phase: Running
+      startTime: {{ $now | Quote }}
+      conditions:
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: Initialized
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "False"
+        reason: ContainersNotReady
+        type: Ready
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "False"
+        reason: ContainersNotReady
+        type: ContainersReady
+      containerStatuses:
+      {{ range .spec.containers }}
+      - image: {{ .image | Quote }}
+        name: {{ .name | Quote }}
+        ready: false
+        restartCount: 3
+        lastState:
+          terminated:
+            exitCode: 1
+            reason: Error
+            startedAt: {{ $now | Quote }}
+            finishedAt: {{ $now | Quote }}
+        state:
+          waiting:
+            reason: CrashLoopBackOff
+            message: back-off 40s restarting failed container={{ .name }}
+      {{ end }}
+`
+
+// addMatchExpression adds an expression to the first matchExpressions list of a
+// Stage document.
+func addMatchExpression(doc []byte, expr string) ([]byte, error) {
+	const anchor = "    matchExpressions:\n"
+	i := bytes.Index(doc, []byte(anchor))
+	if i < 0 {
+		return nil, fmt.Errorf("no selector.matchExpressions to extend")
+	}
+	i += len(anchor)
+	return append(append(append([]byte{}, doc[:i]...), expr...), doc[i:]...), nil
 }
 
 // goInstall installs a command with `go install pkg@version` into a new temporary

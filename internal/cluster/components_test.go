@@ -32,7 +32,7 @@ func TestComponentArgs(t *testing.T) {
 	bins := binaries{
 		kube: map[string]string{"etcd": "/c/k8s/v1.37.2/etcd", "kube-apiserver": "/c/k8s/v1.37.2/kube-apiserver",
 			"kube-controller-manager": "/c/k8s/v1.37.2/kube-controller-manager", "kube-scheduler": "/c/k8s/v1.37.2/kube-scheduler"},
-		kwok: "/c/tools/kwok-v0.8.0/kwok", kwokStages: "/c/tools/kwok-v0.8.0/kwok-stages.yaml",
+		kwok: "/c/tools/kwok-v0.8.0/kwok", kwokStages: "/c/tools/kwok-v0.8.0/kwok-stages-slipway2.yaml",
 		registry: "/c/tools/docker-registry/docker-registry", registryKind: RegistryDistribution,
 	}
 	type rendered struct {
@@ -76,7 +76,7 @@ func TestComponentArgs(t *testing.T) {
 		Scheduler: {"/c/k8s/v1.37.2/kube-scheduler", append(kubeconfigFlags,
 			"--secure-port=20259", "--cert-dir=/s/e2e/data/kube-scheduler"), []int{20259}, nil},
 		Kwok: {"/c/tools/kwok-v0.8.0/kwok", []string{
-			"--kubeconfig=/s/e2e/kubeconfig", "--config=/c/tools/kwok-v0.8.0/kwok-stages.yaml", "--manage-all-nodes=true",
+			"--kubeconfig=/s/e2e/kubeconfig", "--config=/c/tools/kwok-v0.8.0/kwok-stages-slipway2.yaml", "--manage-all-nodes=true",
 			"--cidr=10.244.0.0/16", "--node-ip=127.0.0.1", "--node-lease-duration-seconds=40",
 			"--server-address=127.0.0.1:20247"}, []int{20247}, nil},
 		Registry: {"/c/tools/docker-registry/docker-registry", []string{"serve", "/s/e2e/registry.yml"}, []int{15000}, []string{"/s/e2e/registry.yml"}},
@@ -207,7 +207,8 @@ func TestKwokStages(t *testing.T) {
 			t.Fatal(err)
 		}
 		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
-		if err := os.WriteFile(p, []byte("kind: Stage\nmetadata:\n  name: "+name+"\n\n"), 0o644); err != nil {
+		stage := "kind: Stage\nmetadata:\n  name: " + name + "\nspec:\n  selector:\n    matchExpressions:\n    - key: '.status.phase'\n      operator: 'Exists'\n\n"
+		if err := os.WriteFile(p, []byte(stage), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -220,13 +221,26 @@ func TestKwokStages(t *testing.T) {
 		var s struct {
 			Kind     string
 			Metadata struct{ Name string }
+			Spec     struct {
+				Selector struct {
+					MatchExpressions []struct{ Key, Operator string } `json:"matchExpressions"`
+				}
+			}
 		}
 		if err := yaml.Unmarshal([]byte(doc), &s); err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, s.Kind+"/"+s.Metadata.Name)
+		entry := s.Kind + "/" + s.Metadata.Name
+		for _, e := range s.Spec.Selector.MatchExpressions {
+			if strings.Contains(e.Key, "slipway.dev/simulate") {
+				entry += " (" + e.Operator + " simulate)"
+			}
+		}
+		got = append(got, entry)
 	}
-	want := []string{"Stage/node-initialize", "Stage/node-heartbeat-with-lease", "Stage/pod-ready", "Stage/pod-complete", "Stage/pod-delete"}
+	// pod-ready leaves pods that ask for a simulated failure to slipway's own stage.
+	want := []string{"Stage/node-initialize", "Stage/node-heartbeat-with-lease", "Stage/pod-ready (DoesNotExist simulate)",
+		"Stage/pod-complete", "Stage/pod-delete", "Stage/slipway-pod-crashloop (In simulate)"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stages (-want +got):\n%s", diff)
 	}

@@ -136,6 +136,23 @@ func (r *Remote) Publish(ctx context.Context, a Artifact, repo name.Repository, 
 	return res, nil
 }
 
+// Has reports whether the registry has a manifest (one HEAD request), for dry runs.
+func (r *Remote) Has(ctx context.Context, repo name.Repository, digest string) (bool, error) {
+	if err := r.init(); err != nil {
+		return false, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.ContactTimeout)
+	defer cancel()
+	_, err := remote.Head(repo.Digest(digest), remote.Reuse(r.puller), remote.WithContext(ctx))
+	switch {
+	case err == nil:
+		return true, nil
+	case isNotFound(err):
+		return false, nil
+	}
+	return false, describe(err, repo)
+}
+
 func (r *Remote) write(ctx context.Context, a Artifact, repo name.Repository, digest v1.Hash) error {
 	ref := repo.Digest(digest.String())
 	opts := []remote.Option{remote.Reuse(r.pusher), remote.WithContext(ctx)}

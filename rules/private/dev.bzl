@@ -5,14 +5,14 @@ load(":runfiles.bzl", "LAUNCHER_PREAMBLE", "rlocation_path", "shell_quote")
 
 def _dev_impl(ctx):
     slipway = ctx.executable._slipway
-    args = ["dev"]
+    args = [ctx.attr.command]
     args.extend(["--target=" + t for t in ctx.attr.targets])
     args.extend(["--build-flag=" + f for f in ctx.attr.build_flags])
     args.extend(["--allow-context=" + c for c in ctx.attr.allowed_contexts])
     for flag, value in [("context", ctx.attr.context), ("registry", ctx.attr.registry), ("namespace", ctx.attr.namespace)]:
         if value:
             args.append("--%s=%s" % (flag, value))
-    if ctx.attr.debounce:
+    if ctx.attr.debounce and ctx.attr.command == "dev":
         args.append("--debounce=" + ctx.attr.debounce)
     launcher = ctx.actions.declare_file(ctx.label.name + ".sh")
     ctx.actions.write(
@@ -39,6 +39,12 @@ A build error keeps the last good deployment. Extra flags go after `--`, e.g.
         ),
         "build_flags": attr.string_list(
             doc = "Flags for the loop's `bazel build` and `bazel cquery` alike (the same flags keep Bazel's analysis cache).",
+        ),
+        "command": attr.string(
+            doc = """`dev` (the loop), `ci` (deploy once, wait until ready: `slipway ci`) or `affected`
+(deployables whose outputs differ between commits: `slipway affected --base REV`).""",
+            default = "dev",
+            values = ["dev", "ci", "affected"],
         ),
         "context": attr.string(
             doc = "The kubeconfig context to deploy to. Default: the current context, else the local cluster (`slipway cluster up`), which the loop starts.",
@@ -71,7 +77,12 @@ def _is_pattern(target):
     return target.endswith("...") or target.endswith(":all") or target.endswith(":*")
 
 def dev(name, targets, **kwargs):
-    """The dev loop over `targets` (see `dev_rule`): `bazel run //:name`.
+    """The dev loop over `targets`, and the same targets for CI.
+
+    Creates `name` (`bazel run //:name`: the dev loop), `name.ci` (`bazel run //:name.ci`:
+    build, push what is missing, apply what changed, wait until ready, once) and
+    `name.affected` (`bazel run //:name.affected -- --base origin/main`: the deployables
+    whose outputs differ from another commit). All are `dev_rule` targets.
 
     Args:
       name: the target's name.
@@ -79,8 +90,7 @@ def dev(name, targets, **kwargs):
         absolute patterns matching them, such as `//services/...`.
       **kwargs: attributes of `dev_rule`.
     """
-    dev_rule(
-        name = name,
-        targets = [t if _is_pattern(t) else canonical_label(native.package_relative_label(t)) for t in targets],
-        **kwargs
-    )
+    targets = [t if _is_pattern(t) else canonical_label(native.package_relative_label(t)) for t in targets]
+    dev_rule(name = name, targets = targets, **kwargs)
+    for command in ["ci", "affected"]:
+        dev_rule(name = name + "." + command, command = command, targets = targets, **kwargs)
