@@ -49,9 +49,8 @@ func (f *deployFlags) files() deploy.Files {
 	return deploy.Runfiles(os.Getenv("RUNFILES_DIR"))
 }
 
-// session is a loaded target and, when connected, its cluster.
+// session is a resolved target and its cluster.
 type session struct {
-	target   *deploy.Target
 	clients  *kube.Clients
 	resolved *deploy.Resolved
 }
@@ -89,7 +88,7 @@ func (f *deployFlags) open(ctx context.Context, writes bool) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &session{target: t, clients: clients, resolved: resolved}, nil
+	return &session{clients: clients, resolved: resolved}, nil
 }
 
 func (f *deployFlags) printReport(r *deploy.Report) error {
@@ -122,58 +121,55 @@ func (f *deployFlags) printReport(r *deploy.Report) error {
 	return nil
 }
 
-type applyOptions struct {
-	deployFlags
-	forceConflicts bool
-	timeout        time.Duration
-}
-
-func newApplyCmd() *cobra.Command {
-	o := &applyOptions{}
+// deployCommand makes a command that opens a manifests target (checking the context
+// guard before any request when it writes) and runs do on it.
+func deployCommand(use, short string, writes bool, do func(ctx context.Context, o *deployFlags, s *session) error) *cobra.Command {
+	o := &deployFlags{}
 	cmd := &cobra.Command{
-		Use:   "apply --spec FILE",
-		Short: "Deploy a manifests target: push its images, apply what changed, prune, wait",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.out, o.log = cmd.OutOrStdout(), cmd.ErrOrStderr()
-			return o.run(cmd.Context())
+			s, err := o.open(cmd.Context(), writes)
+			if err != nil {
+				return err
+			}
+			return do(cmd.Context(), o, s)
 		},
 	}
 	o.bind(cmd)
-	cmd.Flags().BoolVar(&o.forceConflicts, "force-conflicts", false, "take over fields other field managers own (otherwise a conflict fails the apply)")
-	cmd.Flags().DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for changed objects to become ready (0: do not wait)")
 	return cmd
 }
 
-func (o *applyOptions) run(ctx context.Context) error {
-	s, err := o.open(ctx, true)
-	if err != nil {
-		return err
-	}
-	d := &deploy.Deployer{
-		Clients: s.clients, Publisher: publish.NewRemote(publish.LoadMountCache(publish.DefaultMountCachePath())),
-		ForceConflicts: o.forceConflicts, ReadyTimeout: o.timeout,
-	}
-	report, err := d.Apply(ctx, s.resolved, deploy.ApplyOptions{})
-	if perr := o.printReport(report); perr != nil && err == nil {
+// finish prints what a deploy did, even when it failed part way, and returns its error.
+func (f *deployFlags) finish(r *deploy.Report, err error) error {
+	if perr := f.printReport(r); perr != nil && err == nil {
 		err = perr
 	}
 	return err
 }
 
-func newDiffCmd() *cobra.Command {
-	o := &deployFlags{}
-	cmd := &cobra.Command{
-		Use:   "diff --spec FILE",
-		Short: "Print what apply would change, as unified diffs of live and desired objects",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.out, o.log = cmd.OutOrStdout(), cmd.ErrOrStderr()
-			s, err := o.open(cmd.Context(), false)
-			if err != nil {
-				return err
+func newApplyCmd() *cobra.Command {
+	var forceConflicts bool
+	var timeout time.Duration
+	cmd := deployCommand("apply --spec FILE", "Deploy a manifests target: push its images, apply what changed, prune, wait", true,
+		func(ctx context.Context, o *deployFlags, s *session) error {
+			d := &deploy.Deployer{
+				Clients: s.clients, Publisher: publish.NewRemote(publish.LoadMountCache(publish.DefaultMountCachePath())),
+				ForceConflicts: forceConflicts, ReadyTimeout: timeout,
 			}
-			report, err := (&deploy.Deployer{Clients: s.clients}).Diff(cmd.Context(), s.resolved)
+			return o.finish(d.Apply(ctx, s.resolved, deploy.ApplyOptions{}))
+		})
+	cmd.Flags().BoolVar(&forceConflicts, "force-conflicts", false, "take over fields other field managers own (otherwise a conflict fails the apply)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for changed objects to become ready (0: do not wait)")
+	return cmd
+}
+
+func newDiffCmd() *cobra.Command {
+	return deployCommand("diff --spec FILE", "Print what apply would change, as unified diffs of live and desired objects", false,
+		func(ctx context.Context, o *deployFlags, s *session) error {
+			report, err := (&deploy.Deployer{Clients: s.clients}).Diff(ctx, s.resolved)
 			if err != nil {
 				return err
 			}
@@ -194,52 +190,21 @@ func newDiffCmd() *cobra.Command {
 				fmt.Fprintf(o.out, "%s would be deleted (no longer rendered)\n", c.Ref)
 			}
 			return nil
-		},
-	}
-	o.bind(cmd)
-	return cmd
+		})
 }
 
 func newDeleteCmd() *cobra.Command {
-	o := &deployFlags{}
-	cmd := &cobra.Command{
-		Use:   "delete --spec FILE",
-		Short: "Delete exactly the objects a manifests target applied (its inventory)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.out, o.log = cmd.OutOrStdout(), cmd.ErrOrStderr()
-			s, err := o.open(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			report, err := (&deploy.Deployer{Clients: s.clients}).Delete(cmd.Context(), s.resolved)
-			if perr := o.printReport(report); perr != nil && err == nil {
-				err = perr
-			}
-			return err
-		},
-	}
-	o.bind(cmd)
-	return cmd
+	return deployCommand("delete --spec FILE", "Delete exactly the objects a manifests target applied (its inventory)", true,
+		func(ctx context.Context, o *deployFlags, s *session) error {
+			return o.finish((&deploy.Deployer{Clients: s.clients}).Delete(ctx, s.resolved))
+		})
 }
 
 func newShowCmd() *cobra.Command {
-	o := &deployFlags{}
-	cmd := &cobra.Command{
-		Use:   "show --spec FILE",
-		Short: "Print a manifests target's objects as apply would send them",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.out, o.log = cmd.OutOrStdout(), cmd.ErrOrStderr()
-			s, err := o.open(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
+	return deployCommand("show --spec FILE", "Print a manifests target's objects as apply would send them", false,
+		func(_ context.Context, o *deployFlags, s *session) error {
 			return writeYAML(o.out, s.resolved.Objects)
-		},
-	}
-	o.bind(cmd)
-	return cmd
+		})
 }
 
 func writeYAML(w io.Writer, objs []*unstructured.Unstructured) error {

@@ -1,5 +1,6 @@
 """The `image` rule: a reproducible OCI image from Bazel targets."""
 
+load(":builder.bzl", "BUILDER_ATTRS", "run_builder")
 load(":platform.bzl", "platform_attrs", "platform_of")
 load(":providers.bzl", "ImageInfo")
 
@@ -97,12 +98,7 @@ runs in an image without a libc. Turn off for cgo binaries on a base image that 
     "_allowlist_function_transition": attr.label(
         default = "@bazel_tools//tools/allowlists/function_transition_allowlist",
     ),
-    "_builder": attr.label(
-        default = "//rules/private/builder",
-        executable = True,
-        cfg = "exec",
-    ),
-} | platform_attrs()
+} | BUILDER_ATTRS | platform_attrs()
 
 def default_repository(label):
     """The repository an image is pushed to when its rule does not say.
@@ -136,21 +132,6 @@ def source_date_epoch(ctx):
         fail("SOURCE_DATE_EPOCH must be a number of seconds, got %r" % value)
     return int(value)
 
-def _run_builder(ctx, verb, inputs, outputs, flags, mnemonic, progress):
-    args = ctx.actions.args()
-    args.use_param_file("@%s", use_always = True)
-    args.set_param_file_format("multiline")
-    args.add_all(flags)
-    ctx.actions.run(
-        executable = ctx.executable._builder,
-        arguments = [verb, args],
-        inputs = inputs,
-        outputs = outputs,
-        mnemonic = mnemonic,
-        progress_message = progress,
-        toolchain = None,
-    )
-
 def _layer(ctx, group, spec, inputs, mtime):
     """Declares the action building one layer; returns (blob, descriptor)."""
     prefix = "%s.layers/%s" % (ctx.label.name, group)
@@ -159,7 +140,7 @@ def _layer(ctx, group, spec, inputs, mtime):
     descriptor = ctx.actions.declare_file(prefix + ".descriptor.json")
     spec = dict(spec, group = group, compression = ctx.attr.compression, mtime = mtime)
     ctx.actions.write(spec_file, json.encode(spec))
-    _run_builder(
+    run_builder(
         ctx,
         "layer",
         inputs = [spec_file] + inputs,
@@ -267,7 +248,7 @@ def _image_impl(ctx):
     }))
     layout = ctx.actions.declare_directory(ctx.label.name)
     digest = ctx.actions.declare_file(ctx.label.name + ".digest")
-    _run_builder(
+    run_builder(
         ctx,
         "image",
         inputs = [spec] + base_inputs + [layer.blob for layer in layers] + [layer.descriptor for layer in layers],
@@ -279,7 +260,7 @@ def _image_impl(ctx):
 
     repository = ctx.attr.repository or default_repository(ctx.label)
     tarball = ctx.actions.declare_file(ctx.label.name + ".tar")
-    _run_builder(
+    run_builder(
         ctx,
         "tarball",
         inputs = [layout],

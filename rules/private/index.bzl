@@ -1,5 +1,6 @@
 """The `image_index` rule: one image built for several platforms."""
 
+load(":builder.bzl", "BUILDER_ATTRS", "run_builder")
 load(":image.bzl", "default_repository")
 load(":providers.bzl", "ImageInfo")
 
@@ -17,22 +18,16 @@ def _image_index_impl(ctx):
         fail("attribute platforms: list at least one platform")
     images = ctx.split_attr.image
     layouts = [images[key][ImageInfo].layout for key in sorted(images.keys())]
-    args = ctx.actions.args()
-    args.use_param_file("@%s", use_always = True)
-    args.set_param_file_format("multiline")
-    args.add_all(layouts, format_each = "--image=%s", expand_directories = False)
     layout = ctx.actions.declare_directory(ctx.label.name)
     digest = ctx.actions.declare_file(ctx.label.name + ".digest")
-    args.add("--layout=" + layout.path)
-    args.add("--digest=" + digest.path)
-    ctx.actions.run(
-        executable = ctx.executable._builder,
-        arguments = ["index", args],
+    run_builder(
+        ctx,
+        "index",
         inputs = layouts,
         outputs = [layout, digest],
+        flags = ["--image=" + dir.path for dir in layouts] + ["--layout=" + layout.path, "--digest=" + digest.path],
         mnemonic = "ImageIndex",
-        progress_message = "Assembling image index %{label}",
-        toolchain = None,
+        progress = "Assembling image index %{label}",
     )
     first = images[sorted(images.keys())[0]][ImageInfo]
     return [
@@ -72,10 +67,5 @@ Outputs an OCI image layout directory holding the index, and `<name>.digest`."""
         "repository": attr.string(
             doc = "The repository within the registry. Default: as for `image`, from this target's label.",
         ),
-        "_builder": attr.label(
-            default = "//rules/private/builder",
-            executable = True,
-            cfg = "exec",
-        ),
-    },
+    } | BUILDER_ATTRS,
 )

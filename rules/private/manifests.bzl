@@ -1,5 +1,6 @@
 """The `manifests` rule: Kubernetes objects rendered with image digests, and their run targets."""
 
+load(":builder.bzl", "BUILDER_ATTRS", "run_builder")
 load(":providers.bzl", "ImageInfo", "ManifestsInfo")
 load(":runfiles.bzl", "LAUNCHER_PREAMBLE", "rlocation_path", "shell_quote")
 
@@ -55,20 +56,14 @@ def _manifests_impl(ctx):
     }))
     rendered = ctx.actions.declare_file(ctx.label.name + ".yaml")
     inventory = ctx.actions.declare_file(ctx.label.name + ".inventory.json")
-    args = ctx.actions.args()
-    args.use_param_file("@%s", use_always = True)
-    args.set_param_file_format("multiline")
-    args.add("--spec=" + spec.path)
-    args.add("--yaml=" + rendered.path)
-    args.add("--inventory=" + inventory.path)
-    ctx.actions.run(
-        executable = ctx.executable._builder,
-        arguments = ["manifests", args],
+    run_builder(
+        ctx,
+        "manifests",
         inputs = [spec] + ctx.files.srcs + [info.digest for info in image_infos],
         outputs = [rendered, inventory],
+        flags = ["--spec=" + spec.path, "--yaml=" + rendered.path, "--inventory=" + inventory.path],
         mnemonic = "RenderManifests",
-        progress_message = "Rendering manifests %{label}",
-        toolchain = None,
+        progress = "Rendering manifests %{label}",
     )
 
     deploy_spec = ctx.actions.declare_file(ctx.label.name + ".deploy.json")
@@ -136,12 +131,7 @@ when deploying (e.g. `dev-{user}` gives each developer a namespace); `--namespac
             doc = "Fail when a container image matches none of `images`.",
             default = False,
         ),
-        "_builder": attr.label(
-            default = "//rules/private/builder",
-            executable = True,
-            cfg = "exec",
-        ),
-    },
+    } | BUILDER_ATTRS,
 )
 
 _COMMANDS = {

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 )
 
 var testProducts = []Product{{ID: "mug", Name: "Mug", Price: 1250}, {ID: "tee", Name: "Tee", Price: 1999}}
@@ -69,21 +67,5 @@ func TestProducts(t *testing.T) {
 	var got []productJSON
 	if err := json.Unmarshal([]byte(body), &got); err != nil || len(got) != len(products) {
 		t.Errorf("GET /products = %s (%v), want %d products", body, err, len(products))
-	}
-}
-
-func TestServeShutsDown(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, "127.0.0.1:0", http.NotFoundHandler()) }()
-	time.Sleep(50 * time.Millisecond)
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("serve = %v, want nil after cancel", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("serve did not return after cancel")
 	}
 }

@@ -5,14 +5,13 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/slipway-dev/slipway/examples/shop/lib/server"
 
 	"github.com/slipway-dev/slipway/examples/shop/lib/httpjson"
 )
@@ -24,36 +23,11 @@ const version = "frontend-v1"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	catalogURL, ordersURL := envOr("CATALOG_URL", "http://catalog"), envOr("ORDERS_URL", "http://orders")
-	addr := ":" + envOr("PORT", "8080")
+	catalogURL, ordersURL := server.Env("CATALOG_URL", "http://catalog"), server.Env("ORDERS_URL", "http://orders")
+	addr := ":" + server.Env("PORT", "8080")
 	log.Printf("frontend %s listening on %s (catalog %s, orders %s)", version, addr, catalogURL, ordersURL)
 	h := newHandler(version, httpjson.NewClient(catalogURL, 3*time.Second), httpjson.NewClient(ordersURL, 5*time.Second))
-	if err := serve(ctx, addr, h); err != nil {
+	if err := server.Serve(ctx, "frontend", addr, h); err != nil {
 		log.Fatal(err)
 	}
-}
-
-// serve runs an HTTP server on addr until ctx is done, then shuts it down gracefully.
-func serve(ctx context.Context, addr string, h http.Handler) error {
-	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("frontend: %w", err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("frontend: shutting down: %w", err)
-	}
-	return nil
-}
-
-func envOr(key, fallback string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return fallback
 }

@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -17,6 +16,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/slipway-dev/slipway/examples/shop/lib/server"
 
 	"github.com/slipway-dev/slipway/examples/shop/lib/httpjson"
 )
@@ -37,9 +38,9 @@ func main() {
 	defer stop()
 
 	if *serveHealth {
-		addr := ":" + envOr("PORT", "8080")
+		addr := ":" + server.Env("PORT", "8080")
 		log.Printf("worker %s serving /healthz on %s", version, addr)
-		if err := serve(ctx, addr, newHealthHandler(version)); err != nil {
+		if err := server.Serve(ctx, "worker", addr, newHealthHandler(version)); err != nil {
 			log.Fatal(err)
 		}
 		return
@@ -47,7 +48,7 @@ func main() {
 
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	orders := httpjson.NewClient(envOr("ORDERS_URL", "http://orders"), 10*time.Second)
+	orders := httpjson.NewClient(server.Env("ORDERS_URL", "http://orders"), 10*time.Second)
 	if err := report(ctx, os.Stdout, orders, version, time.Now()); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(1)
@@ -61,29 +62,4 @@ func newHealthHandler(version string) http.Handler {
 		fmt.Fprintf(w, "ok worker %s\n", version)
 	})
 	return mux
-}
-
-// serve runs an HTTP server on addr until ctx is done, then shuts it down gracefully.
-func serve(ctx context.Context, addr string, h http.Handler) error {
-	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("worker: %w", err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("worker: shutting down: %w", err)
-	}
-	return nil
-}
-
-func envOr(key, fallback string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return fallback
 }

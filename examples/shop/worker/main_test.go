@@ -63,19 +63,3 @@ func TestHealth(t *testing.T) {
 		t.Errorf("GET /healthz = %d %q", resp.StatusCode, body)
 	}
 }
-
-func TestServeShutsDown(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, "127.0.0.1:0", http.NotFoundHandler()) }()
-	time.Sleep(50 * time.Millisecond)
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("serve = %v, want nil after cancel", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("serve did not return after cancel")
-	}
-}
