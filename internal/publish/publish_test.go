@@ -148,6 +148,15 @@ func TestPublishSendsOnlyWhatIsMissing(t *testing.T) {
 	if res.Stats.Requests != 1 { // the manifest HEAD: the connection is reused
 		t.Errorf("unchanged push made %d requests, want 1", res.Stats.Requests)
 	}
+	// A new process (a .push run target): the registry pings (go-containerregistry
+	// races https and http for local registries), then the manifest HEAD, no more.
+	res, err = NewRemote(nil).Publish(ctx, Artifact{Image: first}, repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := res.Stats; !res.AlreadyPresent || s.Requests > 3 || s.BytesUploaded != 0 || s.ManifestsPut != 0 {
+		t.Errorf("unchanged push from a new publisher: %+v, want the pings and one HEAD", res)
+	}
 
 	// A new app layer: only it and the config go up.
 	newApp := randomLayer(t, 100_000)
