@@ -366,7 +366,7 @@ func (l *Loop) cycle(ctx context.Context, in cycleInput, msgs chan<- phaseMsg) (
 		pushed, err := l.Cluster.Push(ctx, images)
 		for _, p := range pushed {
 			digest := p.Reference[strings.LastIndex(p.Reference, "@")+1:]
-			rep.Images = append(rep.Images, ImageReport{Label: p.Label, Digest: digest, BytesUploaded: p.Stats.BytesUploaded})
+			rep.Images = append(rep.Images, ImageReport{Label: p.Label, Digest: digest, BytesUploaded: p.Stats.BytesUploaded, AlreadyPresent: p.Present})
 		}
 		if err != nil {
 			if ctx.Err() != nil {

@@ -25,6 +25,8 @@ type ImageReport struct {
 	Label         string `json:"label"`
 	Digest        string `json:"digest"`
 	BytesUploaded int64  `json:"bytesUploaded"`
+	// AlreadyPresent: the registry had it; nothing was sent.
+	AlreadyPresent bool `json:"alreadyPresent,omitempty"`
 }
 
 // ObjectReport is one applied object.

@@ -61,7 +61,11 @@ func (r *TextReporter) CycleDone(c *Cycle) {
 		fmt.Fprintf(&b, " (%s)", strings.Join(phases, ", "))
 	}
 	for _, img := range c.Images {
-		fmt.Fprintf(&b, "\n    pushed %s %s (%d bytes)", img.Label, short(img.Digest), img.BytesUploaded)
+		if img.AlreadyPresent {
+			fmt.Fprintf(&b, "\n    image %s %s: in the registry already", img.Label, short(img.Digest))
+		} else {
+			fmt.Fprintf(&b, "\n    pushed %s %s (%d bytes)", img.Label, short(img.Digest), img.BytesUploaded)
+		}
 	}
 	for _, o := range c.Applied {
 		fmt.Fprintf(&b, "\n    %s %s %s/%s", o.Action, o.Kind, o.Namespace, o.Name)
