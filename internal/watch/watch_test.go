@@ -2,8 +2,11 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -125,5 +128,30 @@ func TestSkippedPaths(t *testing.T) {
 		if p != "app/sentinel" && p != "app" {
 			t.Errorf("event for skipped path %s", p)
 		}
+	}
+}
+
+func TestLimitErrorsExplainTheFix(t *testing.T) {
+	tests := []struct {
+		err  error
+		want []string
+	}{
+		{&os.SyscallError{Syscall: "inotify_add_watch", Err: syscall.ENOSPC}, []string{"inotify watch limit", "after 42 directories", "fs.inotify.max_user_watches", "sysctl", ".bazelignore"}},
+		{&os.SyscallError{Syscall: "inotify_init1", Err: syscall.EMFILE}, []string{"inotify instance limit", "fs.inotify.max_user_instances"}},
+	}
+	for _, tt := range tests {
+		got := limitError(tt.err, 42)
+		if !errors.Is(got, tt.err.(*os.SyscallError).Err) {
+			t.Errorf("%v: the cause is lost", got)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(got.Error(), w) {
+				t.Errorf("%q lacks %q", got, w)
+			}
+		}
+	}
+	other := errors.New("permission denied")
+	if got := limitError(other, 1); got != other {
+		t.Errorf("another error changed to %v", got)
 	}
 }
