@@ -1,7 +1,7 @@
 # Both targets set up what they need on a fresh machine (Bazel included).
 #   make dev   the dev loop over examples/, against a local cluster and registry that it
 #              starts itself when no cluster is configured
-#   make test  every test: formatting, vet, Go unit tests, Bazel tests, end-to-end tests
+#   make test  every test: formatting, vet, staticcheck, Go unit tests, Bazel tests, end-to-end tests
 
 SHELL := /usr/bin/env bash
 export GOTOOLCHAIN := local

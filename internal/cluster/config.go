@@ -154,7 +154,7 @@ func (c Config) validate() error {
 		}
 	}
 	if !strings.HasPrefix(c.KubernetesVersion, "v1.") {
-		return fmt.Errorf("Kubernetes version %q: only v1.x releases are supported", c.KubernetesVersion)
+		return fmt.Errorf("the Kubernetes version %q is not supported: only v1.x releases are", c.KubernetesVersion)
 	}
 	switch c.Registry {
 	case RegistryAuto, RegistryDistribution, RegistryCrane:

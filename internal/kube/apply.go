@@ -292,12 +292,3 @@ func describeApplyError(ref Ref, err error) error {
 	}
 	return fmt.Errorf("%s: %w", ref, err)
 }
-
-// byKey indexes changes by object.
-func byKey(changes []Change) map[string]Change {
-	m := make(map[string]Change, len(changes))
-	for _, c := range changes {
-		m[c.Ref.Key()] = c
-	}
-	return m
-}

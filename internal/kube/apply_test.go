@@ -103,7 +103,8 @@ func TestInventoryIDSeparatesNamespacesAndTargets(t *testing.T) {
 		}
 		ids[id] = true
 	}
-	if InventoryID("//a:deploy", "x") != InventoryID("//a:deploy", "x") {
+	first, again := InventoryID("//a:deploy", "x"), InventoryID("//a:deploy", "x")
+	if first != again {
 		t.Error("InventoryID is not stable")
 	}
 }

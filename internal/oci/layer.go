@@ -134,11 +134,10 @@ func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); re
 
 // layerFile is one regular file, directory or symlink to write.
 type layerFile struct {
-	dest   string // clean, relative, no leading slash
-	src    string // for regular files
-	mode   fs.FileMode
-	typ    byte
-	target string // for symlinks
+	dest string // clean, relative, no leading slash
+	src  string // for regular files
+	mode fs.FileMode
+	typ  byte
 }
 
 // writeFiles expands the spec's sources (walking directories), adds parent

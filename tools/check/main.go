@@ -1,5 +1,5 @@
-// Command check runs every check of the repository in order (formatting, vet, Go unit
-// tests, Bazel tests, end-to-end tests) and ends with one summary line,
+// Command check runs every check of the repository in order (formatting, vet,
+// staticcheck, Go unit tests, Bazel tests, end-to-end tests) and ends with one summary line,
 // "N passed, N failed", counting individual tests. `make test` runs it.
 package main
 
@@ -47,6 +47,7 @@ func (o *options) steps() []step {
 	steps := []step{
 		{"gofmt", []string{"gofmt", "-l", "."}, countGofmt},
 		{"go vet", []string{"go", "vet", "./..."}, countExitOnly("go vet")},
+		{"staticcheck", []string{"go", "tool", "staticcheck", "-tags", "e2e", "./..."}, countExitOnly("staticcheck")},
 		{"go test", []string{"go", "test", "-json", "-count=1", "./..."}, countGoTest},
 		{"bazel test", []string{o.bazel, "test", "//..."}, countBazelTest},
 	}
