@@ -32,12 +32,42 @@ import (
 // lifecycleConfig is an instance of its own (it is stopped and restarted), on
 // ports that collide neither with the default instance nor with the shared one.
 func lifecycleConfig(t *testing.T) cluster.Config {
+	t.Helper()
 	cfg := cluster.DefaultConfig()
 	cfg.Name = "e2e-lifecycle"
-	cfg.Ports = cluster.Ports{Etcd: 22379, EtcdPeer: 22380, APIServer: 26443, Registry: 25000,
-		ControllerManager: 30257, Scheduler: 30259, Kwok: 30247}
 	cfg.Log = testWriter{t}
+	cfg.Ports = freePorts(t, cluster.Ports{Etcd: 22379, EtcdPeer: 22380, APIServer: 26443, Registry: 25000,
+		ControllerManager: 30257, Scheduler: 30259, Kwok: 30247})
 	return cfg
+}
+
+// freePorts returns the first port set, from base in steps of 100, whose ports are
+// all free: something else on the machine may hold one. Ports stay below the
+// kernel's ephemeral range (32768+), where an outgoing connection could take a
+// port between this check and the start.
+func freePorts(t *testing.T, base cluster.Ports) cluster.Ports {
+	t.Helper()
+	for offset := 0; offset < 1500; offset += 100 {
+		p := cluster.Ports{Etcd: base.Etcd + offset, EtcdPeer: base.EtcdPeer + offset, APIServer: base.APIServer + offset,
+			Registry: base.Registry + offset, ControllerManager: base.ControllerManager + offset,
+			Scheduler: base.Scheduler + offset, Kwok: base.Kwok + offset}
+		if portsFree(p.Etcd, p.EtcdPeer, p.APIServer, p.Registry, p.ControllerManager, p.Scheduler, p.Kwok) {
+			return p
+		}
+	}
+	t.Fatalf("no free port set from %+v", base)
+	return base
+}
+
+func portsFree(ports ...int) bool {
+	for _, p := range ports {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			return false
+		}
+		l.Close()
+	}
+	return true
 }
 
 // testWriter sends the harness's progress lines to the test log.
@@ -361,9 +391,8 @@ func TestCraneRegistry(t *testing.T) {
 	ctx := context.Background()
 	cfg := cluster.DefaultConfig()
 	cfg.Name = "e2e-crane"
-	// Below the kernel's ephemeral range (32768+), like every port here.
-	cfg.Ports = cluster.Ports{Etcd: 23379, EtcdPeer: 23380, APIServer: 27443, Registry: 26000,
-		ControllerManager: 31257, Scheduler: 31259, Kwok: 31247}
+	cfg.Ports = freePorts(t, cluster.Ports{Etcd: 23379, EtcdPeer: 23380, APIServer: 27443, Registry: 26000,
+		ControllerManager: 31257, Scheduler: 31259, Kwok: 31247})
 	cfg.Registry = cluster.RegistryCrane
 	cfg.Log = testWriter{t}
 	if err := cluster.Down(ctx, cfg, true); err != nil {
