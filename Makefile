@@ -8,13 +8,17 @@ export GOTOOLCHAIN := local
 export GOWORK := off
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: dev test bazel
+.PHONY: dev test bazel bench
 
 dev: bazel
 	bazel run //:dev
 
 test: bazel
 	go run ./tools/check
+
+# Benchmarks (bench/README.md): numbers and ratios, not tests; nothing asserts.
+bench: bazel
+	bench/run all
 
 bazel:
 	tools/install-bazel

@@ -265,10 +265,11 @@ func (f *fakeFiles) write(p, content string) {
 
 // fakeReporter records what the loop shows.
 type fakeReporter struct {
-	mu     sync.Mutex
-	states []State
-	cycles chan *Cycle
-	ready  chan *Cycle
+	mu      sync.Mutex
+	states  []State
+	applied []int // cycles that reported applying something
+	cycles  chan *Cycle
+	ready   chan *Cycle
 }
 
 func (r *fakeReporter) State(s State, _ string) {
@@ -278,6 +279,11 @@ func (r *fakeReporter) State(s State, _ string) {
 }
 func (r *fakeReporter) CycleDone(c *Cycle) { r.cycles <- c }
 func (r *fakeReporter) Ready(c *Cycle)     { r.ready <- c }
-func (r *fakeReporter) Problem(error)      {}
+func (r *fakeReporter) Applied(n int, objects []ObjectReport, _ time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.applied = append(r.applied, n)
+}
+func (r *fakeReporter) Problem(error) {}
 
 var errRefused = fmt.Errorf("registry 127.0.0.1:5000 is unreachable: %w", syscall.ECONNREFUSED)

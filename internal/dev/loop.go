@@ -415,6 +415,10 @@ func (l *Loop) cycle(ctx context.Context, in cycleInput, msgs chan<- phaseMsg) (
 		changed = append(changed, report.Changed()...)
 	}
 
+	if len(rep.Applied) > 0 {
+		l.Reporter.Applied(rep.N, rep.Applied, l.Clock.Now().Sub(begin))
+	}
+
 	// Wait for what changed to be ready.
 	if len(changed) > 0 {
 		enter(Waiting, fmt.Sprintf("%d object(s)", len(changed)))

@@ -160,6 +160,9 @@ func TestChangeRedeploysOnlyAffected(t *testing.T) {
 	if len(c.Applied) != 1 || c.Applied[0].Name != "cart" || len(c.Images) != 1 || c.Images[0].Digest != "sha256:2" {
 		t.Errorf("cycle report: applied %+v, images %+v", c.Applied, c.Images)
 	}
+	if !reportedApplied(h.rep, c.N) {
+		t.Errorf("cycle %d applied without saying so before its readiness wait", c.N)
+	}
 }
 
 func TestSharedLibraryAffectsItsImporters(t *testing.T) {
@@ -217,7 +220,7 @@ func TestBuildFailureKeepsLastGoodDeployment(t *testing.T) {
 	if c.Outcome != BuildFailed || len(c.Errors) != 1 || !strings.Contains(c.Errors[0], "main.go:3: syntax error") {
 		t.Fatalf("outcome %s, errors %q; want build-failed naming the error", c.Outcome, c.Errors)
 	}
-	if pushes, applies := h.cluster.snapshot(); len(pushes)+len(applies) != 0 {
+	if pushes, applies := h.cluster.snapshot(); len(pushes)+len(applies) != 0 || reportedApplied(h.rep, c.N) {
 		t.Errorf("a failed build pushed %v and applied %v", pushes, applies)
 	}
 	if d := deployable(c, "//cart:deploy"); d.State != "failed" {
@@ -399,4 +402,15 @@ func TestGoneDeployableIsDeleted(t *testing.T) {
 	if diff := cmp.Diff([]string{"//cart:deploy"}, c.Affected); diff != "" {
 		t.Errorf("affected (-want +got):\n%s", diff)
 	}
+}
+
+func reportedApplied(r *fakeReporter, cycle int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range r.applied {
+		if n == cycle {
+			return true
+		}
+	}
+	return false
 }

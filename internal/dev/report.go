@@ -70,6 +70,9 @@ type Reporter interface {
 	State(s State, detail string)
 	// CycleDone is called after every cycle.
 	CycleDone(c *Cycle)
+	// Applied is called when a cycle has applied its changes, before it waits for
+	// them to be ready: the moment a change is in the cluster.
+	Applied(cycle int, objects []ObjectReport, sinceStart time.Duration)
 	// Ready is called once, when the first full deploy is up.
 	Ready(c *Cycle)
 	// Problem reports something outside a cycle (a watcher error, say).

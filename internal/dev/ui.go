@@ -79,6 +79,9 @@ func (r *TextReporter) CycleDone(c *Cycle) {
 	r.printf("%s", b.String())
 }
 
+// Applied shows nothing: the cycle's summary lists what was applied.
+func (r *TextReporter) Applied(int, []ObjectReport, time.Duration) {}
+
 func (r *TextReporter) Ready(c *Cycle) {
 	r.printf("ready: all %d deployables are up; edit a file to redeploy what it affects", len(c.Deployables))
 }
@@ -123,7 +126,8 @@ func summarize(items []string, n int) string {
 }
 
 // JSONReporter writes JSON lines for tools and CI: one {"type":"cycle"} object per
-// cycle, {"type":"ready"} once, {"type":"problem"} for problems outside cycles.
+// cycle, {"type":"applied"} as soon as a cycle's changes are in the cluster (before
+// they are ready), {"type":"ready"} once, {"type":"problem"} for problems outside cycles.
 type JSONReporter struct {
 	Out io.Writer
 	mu  sync.Mutex
@@ -144,6 +148,10 @@ func (r *JSONReporter) write(v any) {
 func (r *JSONReporter) State(State, string) {}
 
 func (r *JSONReporter) CycleDone(c *Cycle) { r.write(c) }
+
+func (r *JSONReporter) Applied(cycle int, objects []ObjectReport, sinceStart time.Duration) {
+	r.write(map[string]any{"type": "applied", "cycle": cycle, "applied": objects, "millis": sinceStart.Milliseconds()})
+}
 
 func (r *JSONReporter) Ready(c *Cycle) {
 	r.write(map[string]any{"type": "ready", "cycle": c.N, "deployables": c.Deployables})

@@ -13,12 +13,18 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/pgzip"
 )
+
+// gzipBlockSize is the unit pgzip compresses in parallel. It is part of the
+// layers' bytes: changing it changes every digest.
+const gzipBlockSize = 1 << 20
 
 // Compression of a layer blob.
 type Compression string
@@ -86,13 +92,18 @@ func BuildLayer(spec LayerSpec, blobPath string) (*LayerDescriptor, error) {
 	compressed := io.MultiWriter(out, digest, size)
 
 	var tarStream io.Writer
-	var gz *gzip.Writer
+	var gz *pgzip.Writer
 	mediaType := types.OCIUncompressedLayer
 	switch spec.Compression {
 	case Gzip, "":
 		// BestSpeed: layers are rebuilt on every change of their inputs, and pushed
-		// over fast links (a local registry) as often as over slow ones.
-		gz, _ = gzip.NewWriterLevel(compressed, gzip.BestSpeed)
+		// over fast links (a local registry) as often as over slow ones. pgzip
+		// compresses fixed-size blocks in parallel: the bytes depend on the block
+		// size, never on the number of cores.
+		gz, _ = pgzip.NewWriterLevel(compressed, pgzip.BestSpeed)
+		if err := gz.SetConcurrency(gzipBlockSize, max(runtime.GOMAXPROCS(0), 1)); err != nil {
+			return nil, err
+		}
 		tarStream = io.MultiWriter(gz, diffID)
 		mediaType = types.OCILayer
 	case Uncompressed:

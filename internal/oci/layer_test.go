@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -205,5 +206,29 @@ func TestLayerErrors(t *testing.T) {
 				t.Errorf("err = %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// Parallel compression must not make the bytes depend on the machine's cores.
+func TestLayerIsTheSameOnAnyNumberOfCores(t *testing.T) {
+	src := t.TempDir()
+	big := make([]byte, 5*gzipBlockSize+12345) // several compression blocks
+	for i := range big {
+		big[i] = byte(i*7 + i/1000)
+	}
+	if err := os.WriteFile(filepath.Join(src, "bin"), big, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	build := func(procs int) *LayerDescriptor {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		d, err := BuildLayer(LayerSpec{Group: "binary", Files: []FileSource{{Src: filepath.Join(src, "bin"), Dest: "/app/bin"}}}, filepath.Join(t.TempDir(), "blob"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	one, four := build(1), build(4)
+	if one.Digest != four.Digest || one.Size != four.Size {
+		t.Errorf("1 core: %s (%d bytes); 4 cores: %s (%d bytes)", one.Digest, one.Size, four.Digest, four.Size)
 	}
 }
