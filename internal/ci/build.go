@@ -24,7 +24,11 @@ type Built struct {
 // match, in one Bazel invocation, and loads them. A failed build is an error that
 // names the failed targets and says why.
 func BuildDeployables(ctx context.Context, b bazel.Client, patterns, flags []string) ([]*Built, error) {
-	res, err := b.Build(ctx, patterns, append(append([]string(nil), flags...), "--output_groups=deploy"))
+	labels, err := deployableLabels(ctx, b, patterns, flags)
+	if err != nil {
+		return nil, err
+	}
+	res, err := b.Build(ctx, labels, append(append([]string(nil), flags...), "--output_groups=deploy"))
 	if err != nil {
 		return nil, err
 	}
@@ -71,4 +75,35 @@ func BuildDeployables(ctx context.Context, b bazel.Client, patterns, flags []str
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Label < out[j].Label })
 	return out, nil
+}
+
+// deployableLabels resolves wildcard patterns (//services/..., :all) to the
+// manifests targets they match, with one cquery (with the build's flags, so the
+// analysis is shared): the build then covers the deployables alone, not every
+// library and test the patterns also match.
+func deployableLabels(ctx context.Context, b bazel.Client, patterns, flags []string) ([]string, error) {
+	wild := false
+	for _, p := range patterns {
+		if strings.HasSuffix(p, "...") || strings.HasSuffix(p, ":all") || strings.HasSuffix(p, ":*") {
+			wild = true
+		}
+	}
+	if !wild {
+		return patterns, nil
+	}
+	g, err := b.CQuery(ctx, fmt.Sprintf(`kind("%s", set(%s))`, deploy.ManifestsRule, strings.Join(patterns, " ")), flags)
+	if err != nil {
+		return nil, err
+	}
+	var labels []string
+	for label, kind := range g.Kinds {
+		if kind == deploy.ManifestsRule {
+			labels = append(labels, label)
+		}
+	}
+	if len(labels) == 0 {
+		return nil, fmt.Errorf("no manifests targets in %s", strings.Join(patterns, " "))
+	}
+	sort.Strings(labels)
+	return labels, nil
 }

@@ -17,6 +17,9 @@ import (
 	"github.com/slipway-dev/slipway/internal/manifest"
 )
 
+// ManifestsRule is the rule class of manifests targets: the deployables.
+const ManifestsRule = "manifests_rule"
+
 // FileRef names a Bazel output both ways: from the execution root and from runfiles.
 type FileRef struct {
 	Path      string `json:"path"`

@@ -25,20 +25,17 @@ type BazelWorkspace struct {
 
 var _ Workspace = (*BazelWorkspace)(nil)
 
-// ManifestsRule is the rule class of slipway's manifests targets: the deployables.
-const ManifestsRule = "manifests_rule"
-
 // Index queries the main-repository dependencies of the manifests targets the
 // patterns match, in one cquery.
 func (w *BazelWorkspace) Index(ctx context.Context) (*Index, error) {
-	expr := fmt.Sprintf(`filter("^//", deps(kind("%s", set(%s))))`, ManifestsRule, strings.Join(w.Patterns, " "))
+	expr := fmt.Sprintf(`filter("^//", deps(kind("%s", set(%s))))`, deploy.ManifestsRule, strings.Join(w.Patterns, " "))
 	g, err := w.Bazel.CQuery(ctx, expr, w.Flags)
 	if err != nil {
 		return nil, err
 	}
 	var deployables []string
 	for label, kind := range g.Kinds {
-		if kind == ManifestsRule {
+		if kind == deploy.ManifestsRule {
 			deployables = append(deployables, label)
 		}
 	}
