@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/bazel"
+	"github.com/slipway-dev/slipway/internal/deploy"
 	"github.com/slipway-dev/slipway/internal/dev"
 )
 
@@ -38,7 +39,7 @@ func syntheticGraph(services, libs int) (*bazel.Graph, []string) {
 		rule(pkg+":"+name, "go_binary", pkg+":"+name+"_lib")
 		rule(pkg+":image", "image_rule", pkg+":"+name, "//rules/private/builder:builder")
 		g.Generated[pkg+":image.digest"] = pkg + ":image"
-		rule(pkg+":deploy", dev.ManifestsRule, src(pkg+":deploy.yaml"), pkg+":image.digest", pkg+":image")
+		rule(pkg+":deploy", deploy.ManifestsRule, src(pkg+":deploy.yaml"), pkg+":image.digest", pkg+":image")
 		deployables = append(deployables, pkg+":deploy")
 	}
 	return g, deployables
@@ -112,7 +113,7 @@ type indexResult struct {
 // realIndexOf runs the loop's cquery in a built workspace and times lookups on it.
 func realIndexOf(ctx context.Context, w *workspace) *indexResult {
 	res := &indexResult{ws: w.name}
-	expr := fmt.Sprintf(`filter("^//", deps(kind("%s", set(%s))))`, dev.ManifestsRule, w.pattern)
+	expr := fmt.Sprintf(`filter("^//", deps(kind("%s", set(%s))))`, deploy.ManifestsRule, w.pattern)
 	cli := &bazel.CLI{Workspace: w.dir}
 	start := time.Now()
 	g, err := cli.CQuery(ctx, expr, nil)
@@ -123,7 +124,7 @@ func realIndexOf(ctx context.Context, w *workspace) *indexResult {
 	res.query = time.Since(start)
 	var deployables []string
 	for label, kind := range g.Kinds {
-		if kind == dev.ManifestsRule {
+		if kind == deploy.ManifestsRule {
 			deployables = append(deployables, label)
 		}
 	}
