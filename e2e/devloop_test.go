@@ -7,6 +7,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,6 +28,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/slipway-dev/slipway/internal/dev"
@@ -145,41 +149,85 @@ func (d *devLoop) next() dev.Cycle {
 	}
 }
 
-// snapshot returns the resourceVersion of every Deployment, Service, ConfigMap,
-// Secret and CronJob in the namespace, by kind/name.
+// snapshot fingerprints every Deployment, Service, ConfigMap, Secret and
+// CronJob in the namespace, by kind/name. The fingerprint covers everything a
+// client can write except status: controllers keep writing status on their own
+// (the CronJob controller whenever the schedule fires, the Deployment
+// controller as pods move), so a bare resourceVersion would blame us for them.
 func snapshot(t *testing.T, cs kubernetes.Interface, ns string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	out := map[string]string{}
+	add := func(kind, name string, obj runtime.Object) {
+		out[kind+"/"+name] = fingerprint(t, obj)
+	}
 	deps, err := cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, o := range deps.Items {
-		out["Deployment/"+o.Name] = o.ResourceVersion
+	for i := range deps.Items {
+		add("Deployment", deps.Items[i].Name, &deps.Items[i])
 	}
-	svcs, _ := cs.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
-	for _, o := range svcs.Items {
-		out["Service/"+o.Name] = o.ResourceVersion
+	svcs, err := cs.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	cms, _ := cs.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
-	for _, o := range cms.Items {
+	for i := range svcs.Items {
+		add("Service", svcs.Items[i].Name, &svcs.Items[i])
+	}
+	cms, err := cs.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range cms.Items {
 		if !strings.HasPrefix(o.Name, "slipway-inventory-") && o.Name != "kube-root-ca.crt" {
-			out["ConfigMap/"+o.Name] = o.ResourceVersion
+			add("ConfigMap", o.Name, &cms.Items[i])
 		}
 	}
-	secrets, _ := cs.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
-	for _, o := range secrets.Items {
-		out["Secret/"+o.Name] = o.ResourceVersion
+	secrets, err := cs.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	jobs, _ := cs.BatchV1().CronJobs(ns).List(ctx, metav1.ListOptions{})
-	for _, o := range jobs.Items {
-		out["CronJob/"+o.Name] = o.ResourceVersion
+	for i := range secrets.Items {
+		add("Secret", secrets.Items[i].Name, &secrets.Items[i])
+	}
+	jobs, err := cs.BatchV1().CronJobs(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range jobs.Items {
+		add("CronJob", jobs.Items[i].Name, &jobs.Items[i])
 	}
 	return out
 }
 
-// changedObjects lists the objects whose resourceVersion differs, or that came or went.
+// fingerprint hashes an object without its status, its resourceVersion and the
+// managedFields entries of status writers.
+func fingerprint(t *testing.T, obj runtime.Object) string {
+	t.Helper()
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(u, "status")
+	o := unstructured.Unstructured{Object: u}
+	o.SetResourceVersion("")
+	var kept []metav1.ManagedFieldsEntry
+	for _, m := range o.GetManagedFields() {
+		if m.Subresource != "status" {
+			kept = append(kept, m)
+		}
+	}
+	o.SetManagedFields(kept)
+	b, err := json.Marshal(o.Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// changedObjects lists the objects whose fingerprint differs, or that came or went.
 func changedObjects(before, after map[string]string) []string {
 	var out []string
 	for k, v := range after {
