@@ -29,17 +29,6 @@ func countGofmt(out io.Reader, echo io.Writer) (counts, error) {
 	return c, sc.Err()
 }
 
-// countExitOnly echoes the output; the exit status alone decides (see runStep).
-func countExitOnly(name string) func(io.Reader, io.Writer) (counts, error) {
-	return func(out io.Reader, echo io.Writer) (counts, error) {
-		n, err := io.Copy(echo, out)
-		if n == 0 {
-			return counts{passed: 1}, err
-		}
-		return counts{}, err
-	}
-}
-
 // goTestEvent is one line of `go test -json` (cmd/test2json).
 type goTestEvent struct {
 	Action  string

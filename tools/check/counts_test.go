@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"strings"
 	"testing"
@@ -62,6 +63,28 @@ func TestCountGofmt(t *testing.T) {
 		got, err := countGofmt(strings.NewReader(tt.in), io.Discard)
 		if err != nil || got != tt.want {
 			t.Errorf("countGofmt(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+// A step without a counter is one pass or one failure by its exit status alone,
+// however much it prints (`go vet` prints "go: downloading ..." on a cold cache).
+func TestRunStepExitStatusDecides(t *testing.T) {
+	for _, tc := range []struct {
+		script string
+		want   counts
+	}{
+		{"echo 'go: downloading example.com/m v1.0.0'", counts{passed: 1}},
+		{"true", counts{passed: 1}},
+		{"echo 'vet: x.go:3: unreachable code'; exit 1", counts{failed: 1}},
+	} {
+		var echo strings.Builder
+		got, err := runStep(context.Background(), step{name: "exit-only", args: []string{"sh", "-c", tc.script}}, &echo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("%q: got %+v, want %+v (output %q)", tc.script, got, tc.want, echo.String())
 		}
 	}
 }
