@@ -55,7 +55,7 @@ allowed with --allow-context. Ctrl-C stops it.`,
 	f.StringSliceVar(&o.targets, "target", nil, "a manifests target, or a pattern such as //services/... matching them, to keep deployed (repeatable)")
 	f.StringArrayVar(&o.buildFlags, "build-flag", nil, "a flag for bazel build and cquery alike (repeatable)")
 	f.StringVar(&o.namespace, "namespace", "", "namespace for objects without one (default: each target's namespace attribute)")
-	f.DurationVar(&o.debounce, "debounce", 100*time.Millisecond, "how long file events must be quiet before a cycle starts")
+	f.DurationVar(&o.debounce, "debounce", 100*time.Millisecond, "how long file events must be quiet before a cycle pushes or applies (its build starts after a tenth of it)")
 	f.DurationVar(&o.readyTimeout, "ready-timeout", 2*time.Minute, "how long to wait for changed objects to become ready")
 	f.BoolVar(&o.json, "json", false, "print JSON lines (one per cycle, and one when ready) instead of the terminal view")
 	f.StringVar(&o.bazel, "bazel", "bazel", "the bazel command")

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -21,7 +22,7 @@ type fakeClock struct {
 	mu      sync.Mutex
 	now     time.Time
 	timers  []fakeTimer
-	created chan struct{} // one token per After call
+	created chan time.Duration // the duration of each After call
 }
 
 type fakeTimer struct {
@@ -30,7 +31,7 @@ type fakeTimer struct {
 }
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Unix(1_700_000_000, 0), created: make(chan struct{}, 1000)}
+	return &fakeClock{now: time.Unix(1_700_000_000, 0), created: make(chan time.Duration, 1000)}
 }
 
 func (c *fakeClock) Now() time.Time {
@@ -44,8 +45,25 @@ func (c *fakeClock) After(d time.Duration) <-chan time.Time {
 	defer c.mu.Unlock()
 	ch := make(chan time.Time, 1)
 	c.timers = append(c.timers, fakeTimer{c.now.Add(d), ch})
-	c.created <- struct{}{}
+	c.created <- d
 	return ch
+}
+
+// waitTimer returns once a timer of duration d has been armed since the last
+// call, skipping timers of other durations (the loop's early start).
+func (c *fakeClock) waitTimer(t *testing.T, d time.Duration) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case got := <-c.created:
+			if got == d {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no %s timer armed", d)
+		}
+	}
 }
 
 // Advance moves time forward, firing the timers that are due.

@@ -25,7 +25,11 @@ type Loop struct {
 	Files     Files
 	Clock     Clock
 	Reporter  Reporter
-	// Debounce is how long events must be quiet before a cycle starts.
+	// Debounce is how long events must be quiet before a cycle pushes or
+	// applies anything. The cycle's index and build start earlier, after a
+	// tenth of it, and overlap the rest: a burst that goes on past the early
+	// start cancels that build and coalesces into the next cycle, so the
+	// cluster sees one cycle per burst while a single save costs no wait.
 	Debounce time.Duration
 	// MinBackoff and MaxBackoff bound the wait before retrying a cycle that found
 	// the cluster or registry unreachable.
@@ -51,6 +55,10 @@ type deployed struct {
 type cycleInput struct {
 	changes []watch.Change
 	full    bool // deploy every deployable (the first cycle)
+	// quiet, when not nil, is closed once the changes have been quiet for the
+	// debounce: an early cycle indexes and builds, then waits for it before it
+	// reports a failure or writes anything.
+	quiet <-chan struct{}
 }
 
 type phaseMsg struct {
@@ -81,12 +89,15 @@ func (l *Loop) Run(ctx context.Context, events <-chan watch.Change, problems <-c
 		pending  []string       // raw changed paths, not settled yet
 		carry    []watch.Change // settled changes waiting for a cycle
 		debounce <-chan time.Time
+		early    <-chan time.Time // starts a cycle before the debounce ends
+		quiet    chan struct{}    // the early cycle in flight waits for it
 		retry    <-chan time.Time
 		done     chan cycleResult
 		cancel   context.CancelFunc
 		needFull bool
 	)
 	msgs := make(chan phaseMsg)
+	earlyAfter := l.Debounce / 10
 	start := func(in cycleInput) {
 		var cctx context.Context
 		cctx, cancel = context.WithCancel(ctx)
@@ -118,7 +129,25 @@ func (l *Loop) Run(ctx context.Context, events <-chan watch.Change, problems <-c
 		case c := <-events:
 			pending = append(pending, c.Path)
 			debounce = l.Clock.After(l.Debounce) // quiet period starts again
+			if done == nil && retry == nil && early == nil && earlyAfter > 0 {
+				early = l.Clock.After(earlyAfter)
+			}
 			idle()
+
+		case <-early:
+			early = nil
+			if done != nil || debounce == nil {
+				break // a cycle runs already, or the debounce ended first
+			}
+			carry = merge(carry, l.Files.Settle(pending))
+			pending = nil
+			if len(carry) == 0 {
+				break
+			}
+			quiet = make(chan struct{})
+			in := cycleInput{changes: carry, full: needFull, quiet: quiet}
+			carry, needFull = nil, false
+			start(in)
 
 		case err := <-problems:
 			l.Reporter.Problem(err)
@@ -131,6 +160,11 @@ func (l *Loop) Run(ctx context.Context, events <-chan watch.Change, problems <-c
 			carry = merge(carry, l.Files.Settle(pending))
 			pending = nil
 			switch {
+			case quiet != nil && len(carry) == 0:
+				close(quiet) // the early cycle's changes were the whole burst
+				quiet = nil
+			case quiet != nil:
+				cancel() // the early cycle has written nothing yet; it comes back and joins carry
 			case len(carry) == 0:
 				idle()
 			case done != nil:
@@ -153,7 +187,14 @@ func (l *Loop) Run(ctx context.Context, events <-chan watch.Change, problems <-c
 		case res := <-done:
 			done = nil
 			cancel()
+			wasEarly := quiet != nil
+			quiet = nil
 			switch {
+			case res.canceled && wasEarly:
+				// Superseded before it could deploy: not a cycle anyone saw.
+				carry = merge(res.input.changes, carry)
+				needFull = needFull || res.input.full
+				l.cycles--
 			case res.canceled:
 				carry = merge(res.input.changes, carry)
 				needFull = needFull || res.input.full
@@ -211,6 +252,17 @@ func (l *Loop) cycle(ctx context.Context, in cycleInput, msgs chan<- phaseMsg) (
 	res = cycleResult{report: rep, input: in}
 	begin := l.Clock.Now()
 	current, phaseStart := State(""), begin
+	waitQuiet := func() bool {
+		if in.quiet == nil {
+			return true
+		}
+		select {
+		case <-in.quiet:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	enter := func(s State, detail string) {
 		now := l.Clock.Now()
 		if current != "" {
@@ -249,7 +301,7 @@ func (l *Loop) cycle(ctx context.Context, in cycleInput, msgs chan<- phaseMsg) (
 	if graphChanged {
 		enter(Indexing, "")
 		ix, err := l.Workspace.Index(ctx)
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || !waitQuiet() {
 			return res
 		}
 		if err != nil {
@@ -295,7 +347,7 @@ func (l *Loop) cycle(ctx context.Context, in cycleInput, msgs chan<- phaseMsg) (
 	// Build, in one Bazel invocation.
 	enter(Building, strings.Join(affected, " "))
 	built, err := l.Workspace.Build(ctx, affected)
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || !waitQuiet() {
 		return res
 	}
 	if err != nil {

@@ -77,11 +77,7 @@ func (h *loopHarness) edit(path, content string) {
 	h.t.Helper()
 	h.files.write(path, content)
 	h.events <- watch.Change{Path: path}
-	select {
-	case <-h.clock.created:
-	case <-time.After(10 * time.Second):
-		h.t.Fatal("the loop armed no timer for the event")
-	}
+	h.clock.waitTimer(h.t, debounce)
 }
 
 func (h *loopHarness) ready() {
@@ -179,8 +175,10 @@ func TestSharedLibraryAffectsItsImporters(t *testing.T) {
 func TestEventsCoalesceUntilQuiet(t *testing.T) {
 	h := startLoop(t)
 	h.ready()
+	h.cluster.set("//cart:deploy", "2")
+	h.cluster.set("//orders:deploy", "2")
 	h.edit("cart/main.go", "v2")
-	h.clock.Advance(debounce / 2)
+	h.clock.Advance(debounce / 2) // the early build starts, for cart alone
 	h.edit("orders/main.go", "v2")
 	h.clock.Advance(debounce / 2) // the first timer fires, but a newer one rules
 	h.edit("cart/deploy.yaml", "v2")
@@ -189,8 +187,80 @@ func TestEventsCoalesceUntilQuiet(t *testing.T) {
 	if diff := cmp.Diff([]string{"cart/deploy.yaml", "cart/main.go", "orders/main.go"}, c.Files); diff != "" {
 		t.Errorf("one cycle for all three files (-want +got):\n%s", diff)
 	}
+	if c.N != 2 {
+		t.Errorf("cycle number %d, want 2: the superseded early build is no cycle", c.N)
+	}
+	builds := h.builds()
+	if diff := cmp.Diff([]string{"//cart:deploy", "//orders:deploy"}, builds[len(builds)-1]); diff != "" {
+		t.Errorf("the last build (-want +got):\n%s", diff)
+	}
+	pushes, applies := h.cluster.snapshot()
+	if diff := cmp.Diff([]string{"//cart:image", "//orders:image"}, sorted(pushes)); diff != "" {
+		t.Errorf("each image pushed once (-want +got):\n%s", diff)
+	}
+	if len(applies) != 2 {
+		t.Errorf("applies %v, want one per target", applies)
+	}
+}
+
+// A single save starts building after a tenth of the debounce, and deploys
+// once the debounce ends without more events.
+func TestBuildStartsEarlyAndDeploysWhenQuiet(t *testing.T) {
+	h := startLoop(t)
+	h.ready()
+	h.ws.mu.Lock()
+	h.ws.started = make(chan []string, 10)
+	h.ws.mu.Unlock()
+	h.cluster.set("//cart:deploy", "2")
+	h.edit("cart/main.go", "v2")
+	h.clock.Advance(debounce / 10)
+	select {
+	case got := <-h.ws.started:
+		if !cmp.Equal(got, []string{"//cart:deploy"}) {
+			t.Errorf("early build of %v, want //cart:deploy", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no build started before the debounce ended")
+	}
+	h.clock.Advance(debounce - debounce/10)
+	c := h.cycle()
+	if c.Outcome != OK || !cmp.Equal(c.Files, []string{"cart/main.go"}) {
+		t.Errorf("cycle %s %v, want ok for cart/main.go", c.Outcome, c.Files)
+	}
 	if n := len(h.builds()); n != 1 {
 		t.Errorf("%d builds, want 1", n)
+	}
+}
+
+// An early build waits for the debounce before it reports, so a failure seen
+// while the burst still goes on is never shown, and nothing is deployed.
+func TestEarlyBuildFailureWaitsForQuiet(t *testing.T) {
+	h := startLoop(t)
+	h.ready()
+	h.ws.mu.Lock()
+	h.ws.broken["//cart:deploy"] = true
+	h.ws.started = make(chan []string, 10)
+	h.ws.mu.Unlock()
+	h.edit("cart/main.go", "half-written")
+	h.clock.Advance(debounce / 10)
+	select {
+	case <-h.ws.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no build started before the debounce ended")
+	}
+	h.ws.mu.Lock()
+	h.ws.broken["//cart:deploy"] = false
+	h.ws.mu.Unlock()
+	h.cluster.set("//cart:deploy", "2")
+	h.edit("cart/main.go", "whole")
+	h.clock.Advance(debounce)
+	c := h.cycle()
+	if c.Outcome != OK || c.N != 2 {
+		t.Errorf("first cycle reported: #%d %s %v, want #2 ok (the early failure superseded)", c.N, c.Outcome, c.Errors)
+	}
+	pushes, applies := h.cluster.snapshot()
+	if !cmp.Equal(pushes, []string{"//cart:image"}) || len(applies) != 1 {
+		t.Errorf("pushes %v, applies %v; want cart once", pushes, applies)
 	}
 }
 
@@ -333,12 +403,12 @@ func TestUnreachableRegistryRetriesWithBackoff(t *testing.T) {
 	if c := h.cycle(); c.Outcome != Retrying {
 		t.Fatalf("outcome %s, want retrying", c.Outcome)
 	}
-	<-h.clock.created
+	h.clock.waitTimer(t, time.Second)
 	h.clock.Advance(time.Second) // first backoff
 	if c := h.cycle(); c.Outcome != Retrying {
 		t.Fatalf("second try: %s, want retrying", c.Outcome)
 	}
-	<-h.clock.created
+	h.clock.waitTimer(t, 2*time.Second)
 	h.clock.Advance(time.Second) // the backoff doubled: not yet
 	h.clock.Advance(time.Second)
 	c := h.cycle()

@@ -50,7 +50,7 @@ A build error keeps the last good deployment. Extra flags go after `--`, e.g.
             doc = "The kubeconfig context to deploy to. Default: the current context, else the local cluster (`slipway cluster up`), which the loop starts.",
         ),
         "debounce": attr.string(
-            doc = "How long file events must be quiet before a cycle starts, e.g. `\"200ms\"`. Default: 100ms.",
+            doc = "How long file events must be quiet before a cycle pushes or applies, e.g. `\"200ms\"`; its build starts after a tenth of it. Default: 100ms.",
         ),
         "namespace": attr.string(
             doc = "Namespace for objects without one, overriding the targets' own.",
