@@ -363,7 +363,8 @@ func (res *devResult) print(idx *indexResult) {
 	if res.ibazelNote != "" {
 		r.printf("ibazel: %s\n", res.ibazelNote)
 	}
-	// Where the loop's time goes beyond the floor's (medians): the debounce and the
+	// Where the loop's time goes beyond the floor's (medians): the wait before the
+	// cycle starts (a tenth of the debounce; the rest overlaps the build) and the
 	// JSON line (write -> cycle start, cycle end -> line), the build phase beyond the
 	// floor's build (the layer, image and manifests actions, the build event file),
 	// and deploying (push, apply; waiting until ready comes after "applied").
@@ -372,7 +373,7 @@ func (res *devResult) print(idx *indexResult) {
 		outside = append(outside, res.loopReady[i].Milliseconds()-c.TotalMillis)
 	}
 	med := func(p dev.State) int64 { return medianInt(phases[p]) }
-	r.printf("\nloop - floor = %d ms, of which (medians): outside the cycle (debounce 100 ms, reporting) %d ms, build phase - floor %d ms, push %d ms, apply %d ms; then ready %d ms\n",
+	r.printf("\nloop - floor = %d ms, of which (medians): outside the cycle (its early start, a tenth of the debounce; reporting) %d ms, build phase - floor %d ms, push %d ms, apply %d ms; then ready %d ms\n",
 		(mLoop - mFloor).Milliseconds(), medianInt(outside), med(dev.Building)-mFloor.Milliseconds(), med(dev.Pushing), med(dev.Applying), med(dev.Waiting))
 	budget := time.Duration(1.15*float64(mFloor)) + 150*time.Millisecond
 	r.printf("RATIO loop/floor = %s (goal budget 1.15 x floor + 150 ms = %s)\n", ratio(mLoop, mFloor), ms(budget))
