@@ -72,7 +72,7 @@ func (c *Clients) FollowLogs(ctx context.Context, ref Ref, since time.Time, out 
 				if err != nil {
 					if ctx.Err() == nil {
 						mu.Lock()
-						fmt.Fprintf(out, "%slogs unavailable: %v\n", prefix, err)
+						fmt.Fprintf(out, "%slogs unavailable from node %s: %v\n", prefix, pod.Spec.NodeName, err)
 						mu.Unlock()
 					}
 					return
