@@ -117,7 +117,7 @@ func (o *devOptions) run(ctx context.Context) error {
 		MinBackoff: time.Second,
 		MaxBackoff: 30 * time.Second,
 	}
-	events := make(chan watch.Change, 1024)
+	events := make(chan watch.Event, 1024)
 	problems := make(chan error, 16)
 	go w.Run(ctx, events, problems)
 	return loop.Run(ctx, events, problems)

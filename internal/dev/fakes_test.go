@@ -2,6 +2,7 @@ package dev
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"sort"
 	"sync"
@@ -244,9 +245,10 @@ func (c *fakeCluster) snapshot() (pushes, applies []string) {
 
 // fakeFiles settles changes against a content map the test edits.
 type fakeFiles struct {
-	mu      sync.Mutex
-	content map[string]string
-	settled map[string]string
+	mu        sync.Mutex
+	content   map[string]string
+	settled   map[string]string
+	snapshots map[watch.Digest]string // content by digest, of the snapshots taken
 }
 
 func (f *fakeFiles) Settle(paths []string) []watch.Change {
@@ -261,17 +263,30 @@ func (f *fakeFiles) Settle(paths []string) []watch.Change {
 		seen[p] = true
 		if f.content[p] != f.settled[p] {
 			f.settled[p] = f.content[p]
-			out = append(out, watch.Change{Path: p})
+			out = append(out, watch.Change{Path: p, Op: watch.Written})
 		}
 	}
 	return out
 }
 
-func (f *fakeFiles) Prime(paths []string) {
+func (f *fakeFiles) Snapshot(paths []string) watch.Snapshot {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	s := watch.Snapshot{Sums: map[string]watch.Digest{}}
 	for _, p := range paths {
-		f.settled[p] = f.content[p]
+		s.Sums[p] = sha256.Sum256([]byte(f.content[p]))
+		f.snapshots[s.Sums[p]] = f.content[p]
+	}
+	return s
+}
+
+func (f *fakeFiles) Prime(s watch.Snapshot, skip func(string) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for p, sum := range s.Sums {
+		if skip == nil || !skip(p) {
+			f.settled[p] = f.snapshots[sum]
+		}
 	}
 }
 

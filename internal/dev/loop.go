@@ -75,7 +75,7 @@ type cycleResult struct {
 
 // Run deploys everything, then keeps the cluster in step with the changes it
 // receives until ctx ends (Ctrl-C), which is the only way out.
-func (l *Loop) Run(ctx context.Context, events <-chan watch.Change, problems <-chan error) error {
+func (l *Loop) Run(ctx context.Context, events <-chan watch.Event, problems <-chan error) error {
 	if l.Clock == nil {
 		l.Clock = realClock{}
 	}
@@ -310,7 +310,7 @@ func (l *Loop) cycle(ctx context.Context, in cycleInput, msgs chan<- phaseMsg) (
 		}
 		l.index = ix
 		l.unrelated = map[string]bool{}
-		l.Files.Prime(ix.Paths())
+		l.Files.Prime(l.Files.Snapshot(ix.Paths()), nil)
 		// Deployables gone from the workspace take their objects with them.
 		for _, t := range l.goneDeployables() {
 			enter(Applying, "delete "+t)

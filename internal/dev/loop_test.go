@@ -20,7 +20,7 @@ type loopHarness struct {
 	cluster *fakeCluster
 	files   *fakeFiles
 	rep     *fakeReporter
-	events  chan watch.Change
+	events  chan watch.Event
 }
 
 func startLoop(t *testing.T) *loopHarness {
@@ -32,9 +32,9 @@ func startLoop(t *testing.T) *loopHarness {
 		cluster: &fakeCluster{content: map[string]string{
 			"//cart:deploy": "1", "//orders:deploy": "1",
 		}},
-		files:  &fakeFiles{content: map[string]string{}, settled: map[string]string{}},
+		files:  &fakeFiles{content: map[string]string{}, settled: map[string]string{}, snapshots: map[watch.Digest]string{}},
 		rep:    &fakeReporter{cycles: make(chan *Cycle, 100), ready: make(chan *Cycle, 10)},
-		events: make(chan watch.Change, 100),
+		events: make(chan watch.Event, 100),
 	}
 	for _, p := range []string{"cart/main.go", "orders/main.go", "lib/money/money.go", "cart/deploy.yaml", "orders/deploy.yaml", "orders/schema.json"} {
 		h.files.content[p] = "v1"
@@ -76,7 +76,7 @@ func (h *loopHarness) cycle() *Cycle {
 func (h *loopHarness) edit(path, content string) {
 	h.t.Helper()
 	h.files.write(path, content)
-	h.events <- watch.Change{Path: path}
+	h.events <- watch.Event{Path: path, Op: watch.Written}
 	h.clock.waitTimer(h.t, debounce)
 }
 

@@ -69,5 +69,6 @@ type Cluster interface {
 // Files settles raw file events into real content changes.
 type Files interface {
 	Settle(paths []string) []watch.Change
-	Prime(paths []string)
+	Snapshot(paths []string) watch.Snapshot
+	Prime(s watch.Snapshot, skip func(path string) bool)
 }
