@@ -2,6 +2,7 @@ package oci
 
 import (
 	"archive/tar"
+	"bufio"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
@@ -60,7 +61,9 @@ func copyTar(spec LayerSpec, w io.Writer) ([]Entry, error) {
 		raw = gz
 	}
 	tr := tar.NewReader(raw)
-	tw := tar.NewWriter(w)
+	// Headers and small files make many small writes: batch them for the compressor.
+	buffered := bufio.NewWriterSize(w, 1<<20)
+	tw := tar.NewWriter(buffered)
 	c := newTarCopier()
 	for {
 		hdr, err := tr.Next()
@@ -79,6 +82,9 @@ func copyTar(spec LayerSpec, w io.Writer) ([]Entry, error) {
 		return nil, fmt.Errorf("%s: %w", origin, err)
 	}
 	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := buffered.Flush(); err != nil {
 		return nil, err
 	}
 	return c.entries, nil
