@@ -55,13 +55,14 @@ image(
     },
 )
 
-image(name = "escape_by_name", tars = [":escape_by_name.tar"])
+# (Inputs are named *_in.tar: image() makes a <name>.tar target of its own.)
+image(name = "escape_by_name", tars = [":escape_by_name_in.tar"])
 
-image(name = "escape_by_hard_link", tars = [":escape_by_hard_link.tar"])
+image(name = "escape_by_hard_link", tars = [":escape_by_hard_link_in.tar"])
 
-image(name = "escape_by_symlink", tars = [":escape_by_symlink.tar"])
+image(name = "escape_by_symlink", tars = [":escape_by_symlink_in.tar"])
 
-image(name = "through_a_symlink", tars = [":through_a_symlink.tar"])
+image(name = "through_a_symlink", tars = [":through_a_symlink_in.tar"])
 `
 
 const layerstestConfBuild = `filegroup(
@@ -118,13 +119,13 @@ func layersWorkspace(t *testing.T) *workspace {
 		tar.Header{Name: "/usr/bin/tool", Typeflag: tar.TypeReg, Mode: 0o755},
 		tar.Header{Name: "usr/bin/link", Typeflag: tar.TypeSymlink, Linkname: "/etc/motd", Mode: 0o777},
 	))
-	w.write("layerstest/escape_by_name.tar", tarFile(t, tar.Header{Name: "../../etc/evil", Typeflag: tar.TypeReg, Mode: 0o644}))
-	w.write("layerstest/escape_by_hard_link.tar", tarFile(t, tar.Header{Name: "shadow", Typeflag: tar.TypeLink, Linkname: "../../etc/shadow"}))
-	w.write("layerstest/escape_by_symlink.tar", tarFile(t,
+	w.write("layerstest/escape_by_name_in.tar", tarFile(t, tar.Header{Name: "../../etc/evil", Typeflag: tar.TypeReg, Mode: 0o644}))
+	w.write("layerstest/escape_by_hard_link_in.tar", tarFile(t, tar.Header{Name: "shadow", Typeflag: tar.TypeLink, Linkname: "../../etc/shadow"}))
+	w.write("layerstest/escape_by_symlink_in.tar", tarFile(t,
 		tar.Header{Name: "a/", Typeflag: tar.TypeDir, Mode: 0o755},
 		tar.Header{Name: "a/up", Typeflag: tar.TypeSymlink, Linkname: "../../etc", Mode: 0o777},
 	))
-	w.write("layerstest/through_a_symlink.tar", tarFile(t,
+	w.write("layerstest/through_a_symlink_in.tar", tarFile(t,
 		tar.Header{Name: "etc", Typeflag: tar.TypeSymlink, Linkname: "/host/etc", Mode: 0o777},
 		tar.Header{Name: "etc/passwd", Typeflag: tar.TypeReg, Mode: 0o644},
 	))
@@ -208,10 +209,10 @@ func TestImageLayerInputsThatEscapeOrCollideAreNamedErrors(t *testing.T) {
 		target string
 		want   string
 	}{
-		{"//layerstest:escape_by_name", `//layerstest:escape_by_name.tar: entry "../../etc/evil" is outside the image root`},
-		{"//layerstest:escape_by_hard_link", `//layerstest:escape_by_hard_link.tar: hard link "shadow" points to "../../etc/shadow", outside the image root`},
-		{"//layerstest:escape_by_symlink", `//layerstest:escape_by_symlink.tar: symlink "a/up" points to "../../etc", which climbs above the image root from /a`},
-		{"//layerstest:through_a_symlink", `//layerstest:through_a_symlink.tar: entry "etc/passwd" is under "etc", a symlink in the same tar`},
+		{"//layerstest:escape_by_name", `//layerstest:escape_by_name_in.tar: entry "../../etc/evil" is outside the image root`},
+		{"//layerstest:escape_by_hard_link", `//layerstest:escape_by_hard_link_in.tar: hard link "shadow" points to "../../etc/shadow", outside the image root`},
+		{"//layerstest:escape_by_symlink", `//layerstest:escape_by_symlink_in.tar: symlink "a/up" points to "../../etc", which climbs above the image root from /a`},
+		{"//layerstest:through_a_symlink", `//layerstest:through_a_symlink_in.tar: entry "etc/passwd" is under "etc", a symlink in the same tar`},
 		{"//layerstest:collide", "attribute files: layerstest/static/css/site.css and layerstest/conf/static/css/site.css are both placed at /x/static/css/site.css"},
 		{"//layerstest:strip_misses", `attribute files: layerstest/conf/app.json (from //layerstest/conf:all) is not under files_strip_prefix "sub" of its package`},
 	}
