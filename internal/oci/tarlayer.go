@@ -146,8 +146,11 @@ func (c *tarCopier) copyEntry(tw *tar.Writer, hdr *tar.Header, content io.Reader
 		e.Digest = hdr.Linkname
 	case "hardlink":
 		target, inside := cleanEntryName(hdr.Linkname)
-		if !inside || target == "." {
+		if !inside {
 			return fmt.Errorf("hard link %q points to %q, outside the image root", hdr.Name, hdr.Linkname)
+		}
+		if target == "." {
+			return fmt.Errorf("hard link %q points to %q, the image root (a directory)", hdr.Name, hdr.Linkname)
 		}
 		out.Linkname, e.Digest = target, entryPath(target)
 	}

@@ -105,6 +105,8 @@ func TestTarLayerRejectsEntriesThatEscape(t *testing.T) {
 			`hard link "x" points to "lnk/shadow", under "lnk", a symlink in the same tar`},
 		{"hard link to a symlink of the tar, moved to where it climbs out", []tarEntry{tarDir("a/"), tarDir("a/b/"), tarSymlink("a/b/l", "../.."), tarHardlink("l", "a/b/l")},
 			`symlink "l" points to "../..", which climbs above the image root from / (through hard link to "a/b/l")`},
+		{"hard link to the root", []tarEntry{tarHardlink("x", "/")},
+			`hard link "x" points to "/", the image root (a directory)`},
 		{"hard link to a directory", []tarEntry{tarDir("etc/"), tarHardlink("x", "etc")},
 			`hard link "x" points to "etc/", a directory`},
 		{"duplicate once cleaned", []tarEntry{tarReg("/etc/x", "a"), tarReg("./etc//x", "b")},
