@@ -275,7 +275,7 @@ func TestDeployApplyDiffPruneDelete(t *testing.T) {
 
 	t.Run("bad YAML fails the build with file and line", func(t *testing.T) {
 		_, stderr, err := w.bazel("build", "//deploytest:bad_yaml")
-		if err == nil || !strings.Contains(stderr, "deploytest/bad.yaml:4: ") {
+		if err == nil || !strings.Contains(stderr, "deploytest/bad.yaml:5:2: ") {
 			t.Errorf("build of bad YAML: %v\n%s", err, tailLines(stderr, 10))
 		}
 	})

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -11,7 +12,9 @@ var containerLists = map[string]bool{"containers": true, "initContainers": true,
 // ImageField is one container image field of an object.
 type ImageField struct {
 	// Path is the field, e.g. spec.template.spec.containers[0].image.
-	Path      string
+	Path string
+	// Keys is the same path as map keys (string) and list indexes (int).
+	Keys      []any
 	Container map[string]any
 }
 
@@ -25,31 +28,31 @@ func (f ImageField) SetImage(ref string) { f.Container["image"] = ref }
 // workloads, and in any custom resource that embeds pod specs the same way.
 func ImageFields(obj map[string]any) []ImageField {
 	var out []ImageField
-	var walk func(v any, path string)
-	walk = func(v any, path string) {
+	var walk func(v any, path string, keys []any)
+	walk = func(v any, path string, keys []any) {
 		switch x := v.(type) {
 		case map[string]any:
 			for _, k := range sortedKeys(x) {
-				child := joinPath(path, k)
+				child, childKeys := joinPath(path, k), append(slices.Clip(keys), k)
 				if list, ok := x[k].([]any); ok && containerLists[k] {
 					for i, item := range list {
 						if c, ok := item.(map[string]any); ok {
 							if _, ok := c["image"].(string); ok {
-								out = append(out, ImageField{Path: fmt.Sprintf("%s[%d].image", child, i), Container: c})
+								out = append(out, ImageField{Path: fmt.Sprintf("%s[%d].image", child, i), Keys: append(slices.Clip(childKeys), i, "image"), Container: c})
 							}
 						}
 					}
 					continue
 				}
-				walk(x[k], child)
+				walk(x[k], child, childKeys)
 			}
 		case []any:
 			for i, item := range x {
-				walk(item, fmt.Sprintf("%s[%d]", path, i))
+				walk(item, fmt.Sprintf("%s[%d]", path, i), append(slices.Clip(keys), i))
 			}
 		}
 	}
-	walk(obj, "")
+	walk(obj, "", nil)
 	return out
 }
 

@@ -136,7 +136,7 @@ func substituteImages(doc Document, obj map[string]any, spec RenderSpec, byRef, 
 			label := canonicalLabel(written, spec.Package)
 			if img = byLabel[label]; img == nil {
 				return fmt.Errorf("%s (%s): %s: %q is a label, but no image in the images attribute has it (they are: %s)",
-					doc.where(), describeObject(obj), f.Path, written, strings.Join(sortedLabels(byLabel), ", "))
+					doc.whereField(f.Keys), describeObject(obj), f.Path, written, strings.Join(sortedLabels(byLabel), ", "))
 			}
 		}
 		if img == nil {
@@ -144,7 +144,7 @@ func substituteImages(doc Document, obj map[string]any, spec RenderSpec, byRef, 
 		}
 		if img == nil {
 			if spec.Strict {
-				return fmt.Errorf("%s (%s): %s: %q matches no image in the images attribute (strict mode)", doc.where(), describeObject(obj), f.Path, written)
+				return fmt.Errorf("%s (%s): %s: %q matches no image in the images attribute (strict mode)", doc.whereField(f.Keys), describeObject(obj), f.Path, written)
 			}
 			continue
 		}
@@ -190,9 +190,13 @@ func expandLists(docs []Document) []Document {
 			out = append(out, d)
 			continue
 		}
-		for _, it := range items {
+		for i, it := range items {
 			if m, ok := it.(map[string]any); ok {
-				out = append(out, Document{Source: d.Source, Index: d.Index, Line: d.Line, Object: m})
+				item := Document{Source: d.Source, Index: d.Index, Line: d.Line, Object: m, node: fieldNode(d.node, []any{"items", i})}
+				if item.node != nil {
+					item.Line = item.node.Line
+				}
+				out = append(out, item)
 			}
 		}
 	}

@@ -98,9 +98,9 @@ func TestRenderErrors(t *testing.T) {
 		want       string
 	}{
 		{
-			name: "syntax error names file and line",
+			name: "syntax error names file and line of the offending key",
 			yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n data: oops\n",
-			want: "deploy.yaml:4: did not find expected key",
+			want: "deploy.yaml:5:2: did not find expected key",
 		},
 		{
 			name: "missing fields name document and fields",
@@ -118,10 +118,10 @@ func TestRenderErrors(t *testing.T) {
 			want: "deploy.yaml:5: document 2: ConfigMap ns/a is defined twice (first at deploy.yaml:1: document 1)",
 		},
 		{
-			name:   "strict: unknown image names the field",
+			name:   "strict: unknown image names the field and its line",
 			yaml:   "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: c, image: nginx}\n",
 			strict: true,
-			want:   `deploy.yaml:1: document 1 (Pod p): spec.containers[0].image: "nginx" matches no image in the images attribute (strict mode)`,
+			want:   `deploy.yaml:6:22: document 1 (Pod p): spec.containers[0].image: "nginx" matches no image in the images attribute (strict mode)`,
 		},
 		{
 			name: "a label that names no image",

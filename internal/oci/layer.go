@@ -2,18 +2,18 @@ package oci
 
 import (
 	"archive/tar"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -49,10 +49,12 @@ type FileSource struct {
 // LayerSpec describes a layer made of files, or taken from an existing tar file.
 type LayerSpec struct {
 	// Group names the input group (a rule attribute) in error messages.
-	Group       string       `json:"group"`
-	Files       []FileSource `json:"files,omitempty"`
-	Tar         string       `json:"tar,omitempty"`
-	Compression Compression  `json:"compression,omitempty"`
+	Group string       `json:"group"`
+	Files []FileSource `json:"files,omitempty"`
+	Tar   string       `json:"tar,omitempty"`
+	// Origin names the tar as the user knows it (its label), in error messages.
+	Origin      string      `json:"origin,omitempty"`
+	Compression Compression `json:"compression,omitempty"`
 	// MTime is the modification time of every entry, in seconds since the epoch
 	// (SOURCE_DATE_EPOCH when the user stamps, else 0).
 	MTime int64 `json:"mtime"`
@@ -60,10 +62,15 @@ type LayerSpec struct {
 
 // Entry is one path a layer writes, for detecting layers that disagree.
 type Entry struct {
+	// Path is absolute and clean: the same file has one Path in every layer.
 	Path string `json:"path"`
-	Type string `json:"type"` // "file", "dir" or "symlink"
+	// Type is "file", "dir", "symlink", "hardlink" (to a file of a lower layer;
+	// a hard link to a file of the same layer is that "file"), "char", "block"
+	// or "fifo".
+	Type string `json:"type"`
 	Mode uint32 `json:"mode"`
-	// Digest is the sha256 of a file's content, or a symlink's target.
+	// Digest is the sha256 of a file's content, a symlink's target, or a hard
+	// link's target path.
 	Digest string `json:"digest,omitempty"`
 }
 
@@ -114,7 +121,7 @@ func BuildLayer(spec LayerSpec, blobPath string) (*LayerDescriptor, error) {
 
 	var entries []Entry
 	if spec.Tar != "" {
-		entries, err = copyTar(spec.Tar, tarStream)
+		entries, err = copyTar(spec, tarStream)
 	} else {
 		entries, err = writeFiles(spec, tarStream)
 	}
@@ -154,72 +161,102 @@ type layerFile struct {
 // writeFiles expands the spec's sources (walking directories), adds parent
 // directories, and writes everything as a sorted tar stream.
 func writeFiles(spec LayerSpec, w io.Writer) ([]Entry, error) {
-	files := map[string]layerFile{}
-	add := func(f layerFile) error {
-		if prev, ok := files[f.dest]; ok && (prev.src != f.src || prev.typ != f.typ) && f.typ != tar.TypeDir {
-			return fmt.Errorf("two inputs are placed at /%s: %s and %s", f.dest, prev.src, f.src)
-		}
-		files[f.dest] = f
-		return nil
-	}
+	files := layerFiles{}
 	for _, s := range spec.Files {
-		dest, err := cleanDest(s.Dest)
-		if err != nil {
-			return nil, err
-		}
-		info, err := os.Stat(s.Src)
-		if err != nil {
-			return nil, fmt.Errorf("input %s (for /%s): %w", s.Src, dest, err)
-		}
-		if s.Executable && (info.IsDir() || info.Mode().Perm()&0o111 == 0) {
-			return nil, fmt.Errorf("%s is not an executable file (placed at /%s)", s.Src, dest)
-		}
-		if !info.IsDir() {
-			if err := add(layerFile{dest: dest, src: s.Src, mode: fileMode(s.Mode, info), typ: tar.TypeReg}); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		// A directory (a tree artifact or source folder): keep its shape.
-		err = filepath.WalkDir(s.Src, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(s.Src, p)
-			target := path.Join(dest, filepath.ToSlash(rel))
-			switch {
-			case d.IsDir():
-				return add(layerFile{dest: target, mode: 0o755, typ: tar.TypeDir})
-			case d.Type()&fs.ModeSymlink != 0:
-				// Bazel presents inputs as symlinks: follow them to the content.
-				info, err := os.Stat(p)
-				if err != nil {
-					return fmt.Errorf("input %s: %w", p, err)
-				}
-				if info.IsDir() {
-					return fmt.Errorf("input %s: a symlink to a directory inside a directory input is not supported", p)
-				}
-				return add(layerFile{dest: target, src: p, mode: fileMode(s.Mode, info), typ: tar.TypeReg})
-			default:
-				info, err := d.Info()
-				if err != nil {
-					return err
-				}
-				return add(layerFile{dest: target, src: p, mode: fileMode(s.Mode, info), typ: tar.TypeReg})
-			}
-		})
-		if err != nil {
+		if err := files.addSource(s); err != nil {
 			return nil, err
 		}
 	}
-	// Every parent directory gets its own entry, so extraction never invents owners or modes.
-	for dest := range files {
+	if err := files.addParents(); err != nil {
+		return nil, err
+	}
+	return files.write(w, time.Unix(spec.MTime, 0).UTC())
+}
+
+// layerFiles are the entries of a files layer, by destination (clean, relative).
+type layerFiles map[string]layerFile
+
+func (lf layerFile) describe() string {
+	if lf.typ == tar.TypeDir {
+		return lf.src + " (a folder)"
+	}
+	return lf.src + " (a file)"
+}
+
+// add places f; two inputs at one path are an error unless both are folders.
+func (files layerFiles) add(f layerFile) error {
+	prev, ok := files[f.dest]
+	switch {
+	case !ok:
+	case prev.typ == tar.TypeDir && f.typ == tar.TypeDir:
+		return nil // a folder of two trees: their contents merge
+	case prev.typ != f.typ:
+		return fmt.Errorf("two inputs are placed at /%s: %s and %s", f.dest, prev.describe(), f.describe())
+	case prev.src != f.src:
+		return fmt.Errorf("two inputs are placed at /%s: %s and %s", f.dest, prev.src, f.src)
+	}
+	files[f.dest] = f
+	return nil
+}
+
+// addSource places one source: a file at its destination, or a directory's tree under it.
+func (files layerFiles) addSource(s FileSource) error {
+	dest, err := cleanDest(s.Dest)
+	if err != nil {
+		return err
+	}
+	info, err := os.Stat(s.Src)
+	if err != nil {
+		return fmt.Errorf("input %s (for /%s): %w", s.Src, dest, err)
+	}
+	if s.Executable && (info.IsDir() || info.Mode().Perm()&0o111 == 0) {
+		return fmt.Errorf("%s is not an executable file (placed at /%s)", s.Src, dest)
+	}
+	if !info.IsDir() {
+		return files.add(layerFile{dest: dest, src: s.Src, mode: fileMode(s.Mode, info), typ: tar.TypeReg})
+	}
+	// A directory (a tree artifact or source folder): keep its shape.
+	return filepath.WalkDir(s.Src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(s.Src, p)
+		target := path.Join(dest, filepath.ToSlash(rel))
+		if d.IsDir() {
+			return files.add(layerFile{dest: target, src: p, mode: 0o755, typ: tar.TypeDir})
+		}
+		// Bazel presents inputs as symlinks: follow them to the content.
+		info, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("input %s: %w", p, err)
+		}
+		if info.IsDir() {
+			return fmt.Errorf("input %s: a symlink to a directory inside a directory input is not supported", p)
+		}
+		return files.add(layerFile{dest: target, src: p, mode: fileMode(s.Mode, info), typ: tar.TypeReg})
+	})
+}
+
+// addParents gives every parent directory its own entry, so extraction never
+// invents owners or modes; a parent that is a file is an error.
+func (files layerFiles) addParents() error {
+	for _, dest := range slices.Sorted(maps.Keys(files)) {
 		for dir := path.Dir(dest); dir != "." && dir != "/"; dir = path.Dir(dir) {
-			if _, ok := files[dir]; !ok {
+			prev, ok := files[dir]
+			if !ok {
 				files[dir] = layerFile{dest: dir, mode: 0o755, typ: tar.TypeDir}
+				continue
+			}
+			if prev.typ != tar.TypeDir {
+				return fmt.Errorf("%s is placed at /%s, under /%s, where %s is a file", files[dest].src, dest, dir, prev.src)
 			}
 		}
 	}
+	return nil
+}
+
+// write writes the entries sorted by name, owned by 0:0 and stamped with mtime.
+func (files layerFiles) write(w io.Writer, mtime time.Time) ([]Entry, error) {
 	names := make([]string, 0, len(files))
 	for n := range files {
 		if n != "." {
@@ -227,8 +264,6 @@ func writeFiles(spec LayerSpec, w io.Writer) ([]Entry, error) {
 		}
 	}
 	sort.Strings(names)
-
-	mtime := time.Unix(spec.MTime, 0).UTC()
 	tw := tar.NewWriter(w)
 	entries := make([]Entry, 0, len(names))
 	for _, n := range names {
@@ -287,58 +322,6 @@ func writeFile(tw *tar.Writer, hdr *tar.Header, src string) (string, error) {
 		return "", fmt.Errorf("%s changed size while being read", src)
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// copyTar copies a user-provided tar file into the layer stream as is (its own
-// metadata is the user's to make reproducible) and lists its entries.
-func copyTar(src string, w io.Writer) ([]Entry, error) {
-	f, err := os.Open(src)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	// Read through a tar reader as we copy, to list entries and reject non-tar input.
-	var raw io.Reader = f
-	if isGzip(f) {
-		gz, err := gzip.NewReader(f)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", src, err)
-		}
-		raw = gz
-	}
-	tr := tar.NewReader(io.TeeReader(raw, w))
-	var entries []Entry
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s is not a tar file: %w", src, err)
-		}
-		e := Entry{Path: "/" + strings.TrimSuffix(path.Clean(strings.TrimPrefix(hdr.Name, "./")), "/"), Mode: uint32(hdr.Mode & 0o7777)}
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			e.Type = "dir"
-		case tar.TypeSymlink:
-			e.Type, e.Digest = "symlink", hdr.Linkname
-		case tar.TypeReg:
-			e.Type = "file"
-			h := sha256.New()
-			if _, err := io.Copy(h, tr); err != nil {
-				return nil, fmt.Errorf("%s: %w", src, err)
-			}
-			e.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
-		default:
-			continue
-		}
-		entries = append(entries, e)
-	}
-	// The tar reader stops at the end-of-archive marker: copy the padding after it too.
-	if _, err := io.Copy(io.Discard, io.TeeReader(raw, w)); err != nil {
-		return nil, err
-	}
-	return entries, nil
 }
 
 func isGzip(f *os.File) bool {

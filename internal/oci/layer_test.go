@@ -61,8 +61,12 @@ func tarListing(t *testing.T, blob string) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(&b, "%c %04o %d:%d %q %q size=%d mtime=%d format=%v pax=%v\n",
+		fmt.Fprintf(&b, "%c %04o %d:%d %q %q size=%d mtime=%d format=%v pax=%v",
 			h.Typeflag, h.Mode, h.Uid, h.Gid, h.Uname+"/"+h.Gname, h.Name, h.Size, h.ModTime.Unix(), h.Format, h.PAXRecords)
+		if h.Linkname != "" {
+			fmt.Fprintf(&b, " link=%q", h.Linkname)
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }

@@ -61,10 +61,24 @@ its own so that a change to it rebuilds and pushes that layer only.""",
     ),
     "files": attr.label_keyed_string_dict(
         doc = """Files to place in the image, in one layer: target → destination path. A target
-with one file is placed at the destination; a target with several files (or a destination
-ending in `/`) is placed in that directory; directories keep their shape. Files get mode
-0644 (0755 when executable) unless `file_modes` says otherwise.""",
+with one file and a destination not ending in `/` is placed at the destination. Otherwise the
+destination is a folder, and subfolders are kept: a file named by its own label (a source
+file, or a rule's only output such as a `go_binary`) goes in by its base name
+(`{":config/app.json": "/etc/app/"}` places `/etc/app/app.json`); the files of a target that
+groups others (a `filegroup`, a rule with several outputs) keep their path relative to their
+package, less `files_strip_prefix` (in package `web`,
+`filegroup(name = "static", srcs = glob(["static/**"]))` mapped to `/src/` places
+`web/static/css/site.css` at `/src/static/css/site.css`, as does mapping it to `/src/static/`
+with `files_strip_prefix = "static"`); a directory output (a tree artifact) is placed at the
+destination with its shape. Two files placed at one path, or a file where another is placed
+as a folder, fail the build naming both. Files get mode 0644 (0755 when executable) unless
+`file_modes` says otherwise.""",
         allow_files = True,
+    ),
+    "files_strip_prefix": attr.string(
+        doc = """A folder, relative to each file's package, removed from the paths that files of
+grouping targets keep in `files` (e.g. `static` for a glob of `static/**`). A file of such a
+target that is not under it fails the build naming the file.""",
     ),
     "image_labels": attr.string_dict(
         doc = "Labels in the image configuration (`LABEL` in a Dockerfile).",
@@ -85,7 +99,14 @@ runs in an image without a libc. Turn off for cgo binaries on a base image that 
         default = True,
     ),
     "tars": attr.label_list(
-        doc = "Tar files (optionally gzipped) added as they are, one layer each, after the base's layers.",
+        doc = """Tar files (optionally gzipped), one layer each, after the base's layers. Each entry
+keeps its content, mode, owner and times, and its name is cleaned and made relative to the
+image root (`/etc/x`, `./etc//x` and `etc/x` are one file). An entry outside the root fails
+the build naming the tar and the entry: a name or hard link target that climbs above the
+root (`../x`), a relative symlink target that climbs above it from the link's folder
+(absolute symlink targets are fine: they resolve inside the container), an entry written
+through a symlink (or under a file) of the same tar, or one path written twice with
+different content.""",
         allow_files = [".tar", ".tar.gz", ".tgz"],
     ),
     "user": attr.string(
@@ -151,6 +172,20 @@ def _layer(ctx, group, spec, inputs, mtime):
     )
     return struct(blob = blob, descriptor = descriptor)
 
+def _display_label(label):
+    """A label as its user writes it: //pkg:name in the main repository."""
+    text = str(label)
+    for prefix in ["@@//", "@//"]:
+        if text.startswith(prefix):
+            return "//" + text[len(prefix):]
+    return text
+
+def _describe_file(f):
+    """A file as its user knows it: its label, or its path and the rule that makes it."""
+    if f.is_source:
+        return _display_label(f.owner)
+    return "%s (made by %s)" % (f.short_path, _display_label(f.owner))
+
 def _parse_mode(dest, text):
     if not text or not all([c in "01234567" for c in text.elems()]):
         fail("attribute file_modes: %r for %s is not an octal mode like \"0644\"" % (text, dest))
@@ -158,6 +193,39 @@ def _parse_mode(dest, text):
     for c in text.elems():
         mode = mode * 8 + int(c)
     return mode
+
+def _package_relative_path(f):
+    """A file's path relative to the package that holds it, or None when it is not in it."""
+    path = f.path[len(f.root.path) + 1:] if f.root.path else f.path
+    package_dir = "/".join([p for p in [f.owner.workspace_root, f.owner.package] if p])
+    if not package_dir:
+        return path
+    if not path.startswith(package_dir + "/"):
+        return None
+    return path[len(package_dir) + 1:]
+
+def _relative_placement(ctx, target, f, dest):
+    """Where a file of a grouping target goes: dest + its package-relative path, less the prefix."""
+    rel = _package_relative_path(f) if f.owner else None
+    if rel == None:
+        fail("attribute files: %s (from %s) is outside its package %s; name it in files on its own" % (f.short_path, _display_label(target.label), _display_label(f.owner)))
+    prefix = ctx.attr.files_strip_prefix.strip("/")
+    if prefix:
+        if not rel.startswith(prefix + "/"):
+            fail("attribute files: %s (from %s) is not under files_strip_prefix %r of its package; move it, name it in files on its own, or change the prefix" % (f.short_path, _display_label(target.label), prefix))
+        rel = rel[len(prefix) + 1:]
+    return dest.rstrip("/") + "/" + rel
+
+def _placement(ctx, target, files, f, dest):
+    """The destination path of one file of a target of the files attribute."""
+    if f.is_directory:
+        return dest
+    if len(files) == 1 and not dest.endswith("/"):
+        return dest
+    if len(files) == 1 and f.owner == target.label:
+        # A file named by its own label: into the folder, by its base name.
+        return dest.rstrip("/") + "/" + f.basename
+    return _relative_placement(ctx, target, f, dest)
 
 def _files_entries(ctx):
     entries = []
@@ -169,10 +237,9 @@ def _files_entries(ctx):
         files = target[DefaultInfo].files.to_list()
         if not files:
             fail("attribute files: %s has no files" % target.label)
-        as_dir = dest.endswith("/") or len(files) > 1
         for f in files:
-            path = dest.rstrip("/") + "/" + f.basename if as_dir and not f.is_directory else dest
-            if path in placed:
+            path = _placement(ctx, target, files, f, dest)
+            if path in placed and not f.is_directory:
                 fail("attribute files: %s and %s are both placed at %s" % (placed[path], f.short_path, path))
             placed[path] = f.short_path
             entries.append({"src": f.path, "dest": path, "mode": 0})
@@ -192,7 +259,7 @@ def _image_impl(ctx):
 
     # Layers in order of how often they change, so edits rebuild and push the last one only.
     for i, tar in enumerate(ctx.files.tars):
-        layers.append(_layer(ctx, "tars_%d" % i, {"tar": tar.path}, [tar], mtime))
+        layers.append(_layer(ctx, "tars_%d" % i, {"origin": _describe_file(tar), "tar": tar.path}, [tar], mtime))
     if ctx.attr.files:
         entries, inputs = _files_entries(ctx)
         layers.append(_layer(ctx, "files", {"files": entries}, inputs, mtime))
