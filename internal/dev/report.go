@@ -53,10 +53,20 @@ type Cycle struct {
 	Deployables []Deployable    `json:"deployables"`
 }
 
+// States of a deployable.
+const (
+	StatePending   = "pending"   // not built yet
+	StateBuilding  = "building"  // a cycle builds it
+	StateDeploying = "deploying" // a cycle pushes, applies and waits for it
+	StateReady     = "ready"     // deployed, every object ready
+	StateNotReady  = "not-ready" // deployed, some object failed or is not ready in time
+	StateFailed    = "failed"    // its last build or deploy failed; the last good deployment keeps running
+)
+
 // Deployable is the state of one deployable after a cycle.
 type Deployable struct {
 	Target string `json:"target"`
-	// State is "ready", "not-ready", "failed" (its last build or deploy) or "pending".
+	// State is one of the State* constants.
 	State       string    `json:"state"`
 	Digest      string    `json:"digest,omitempty"` // of its first image
 	LastCycleMS int64     `json:"lastCycleMillis,omitempty"`

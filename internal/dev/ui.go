@@ -83,7 +83,18 @@ func (r *TextReporter) CycleDone(c *Cycle) {
 func (r *TextReporter) Applied(int, []ObjectReport, time.Duration) {}
 
 func (r *TextReporter) Ready(c *Cycle) {
-	r.printf("ready: all %d deployables are up; edit a file to redeploy what it affects", len(c.Deployables))
+	var failed []string
+	for _, d := range c.Deployables {
+		if d.State != StateReady {
+			failed = append(failed, fmt.Sprintf("%s (%s)", d.Target, d.State))
+		}
+	}
+	if len(failed) == 0 {
+		r.printf("ready: all %d deployables are up; edit a file to redeploy what it affects", len(c.Deployables))
+		return
+	}
+	r.printf("ready: %d of %d deployables are up; not up: %s. Edit a file to redeploy what it affects",
+		len(c.Deployables)-len(failed), len(c.Deployables), strings.Join(failed, ", "))
 }
 
 func (r *TextReporter) Problem(err error) { r.printf("problem: %v", err) }

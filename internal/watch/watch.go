@@ -23,12 +23,35 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
+// Op is what happened to a file.
+type Op int
+
+const (
+	Created Op = iota + 1
+	Written
+	Removed
+)
+
+func (o Op) String() string {
+	return map[Op]string{Created: "created", Written: "written", Removed: "removed"}[o]
+}
+
+// Event is a raw file event.
+type Event struct {
+	// Path is relative to the workspace, with forward slashes.
+	Path string
+	Op   Op
+}
+
 // Change is a file whose content changed, appeared or disappeared.
 type Change struct {
 	// Path is relative to the workspace, with forward slashes.
-	Path    string
-	Removed bool
+	Path string
+	Op   Op
 }
+
+// Snapshot is the content hash of files at one moment.
+type Snapshot map[string][sha256.Size]byte
 
 // Watcher watches a workspace.
 type Watcher struct {
@@ -70,21 +93,31 @@ func (w *Watcher) Dirs() int {
 // Close stops watching.
 func (w *Watcher) Close() error { return w.fsw.Close() }
 
-// Prime records the current content of files (workspace-relative), so that later
-// events that leave them unchanged are dropped.
-func (w *Watcher) Prime(paths []string) {
+// Snapshot hashes files now; it changes nothing.
+func (w *Watcher) Snapshot(paths []string) Snapshot {
+	s := Snapshot{}
 	for _, p := range paths {
 		if h, err := hashFile(filepath.Join(w.root, filepath.FromSlash(p))); err == nil {
-			w.mu.Lock()
+			s[p] = h
+		}
+	}
+	return s
+}
+
+// Prime records a snapshot, except the paths skip names.
+func (w *Watcher) Prime(s Snapshot, skip func(string) bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for p, h := range s {
+		if skip == nil || !skip(p) {
 			w.hashes[p] = h
-			w.mu.Unlock()
 		}
 	}
 }
 
 // Run sends changes to out until ctx ends. Errors (such as hitting the inotify
 // watch limit on a new directory) go to errs; watching continues.
-func (w *Watcher) Run(ctx context.Context, out chan<- Change, errs chan<- error) {
+func (w *Watcher) Run(ctx context.Context, out chan<- Event, errs chan<- error) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -116,14 +149,14 @@ func send(ctx context.Context, errs chan<- error, err error) {
 	}
 }
 
-func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event, errs chan<- error) []Change {
+func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event, errs chan<- error) []Event {
 	rel, ok := w.rel(ev.Name)
 	if !ok || w.skipped(rel, filepath.Base(ev.Name)) {
 		return nil
 	}
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
 		// fsnotify drops the watches of removed directories by itself.
-		return []Change{{Path: rel, Removed: true}}
+		return []Event{{Path: rel, Op: Removed}}
 	}
 	info, err := os.Lstat(ev.Name)
 	if err != nil {
@@ -143,7 +176,10 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event, errs chan<- err
 	if !info.Mode().IsRegular() {
 		return nil
 	}
-	return []Change{{Path: rel}}
+	if ev.Has(fsnotify.Create) {
+		return []Event{{Path: rel, Op: Created}}
+	}
+	return []Event{{Path: rel, Op: Written}}
 }
 
 // Settle returns which of paths changed content (or appeared, or disappeared)
@@ -162,20 +198,23 @@ func (w *Watcher) Settle(paths []string) []Change {
 		switch {
 		case err != nil && known:
 			delete(w.hashes, p)
-			out = append(out, Change{Path: p, Removed: true})
+			out = append(out, Change{Path: p, Op: Removed})
 		case err != nil:
 			// Never seen with content, and gone: nothing changed.
-		case !known || old != h:
+		case !known:
 			w.hashes[p] = h
-			out = append(out, Change{Path: p})
+			out = append(out, Change{Path: p, Op: Created})
+		case old != h:
+			w.hashes[p] = h
+			out = append(out, Change{Path: p, Op: Written})
 		}
 		w.mu.Unlock()
 	}
 	return out
 }
 
-func (w *Watcher) filesUnder(dir string) []Change {
-	var out []Change
+func (w *Watcher) filesUnder(dir string) []Event {
+	var out []Event
 	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return nil
@@ -191,7 +230,7 @@ func (w *Watcher) filesUnder(dir string) []Change {
 			return nil
 		}
 		if d.Type().IsRegular() && !w.skipped(rel, d.Name()) {
-			out = append(out, Change{Path: rel})
+			out = append(out, Event{Path: rel, Op: Created})
 		}
 		return nil
 	})
