@@ -151,7 +151,7 @@ func (c *cycle) plan(ctx context.Context) ([]string, bool) {
 			return nil, false
 		}
 		ix = queried
-		c.res.index, c.res.snapshot = ix, c.l.Files.Snapshot(ix.Paths())
+		c.res.index, c.res.snapshot = ix, c.l.Files.Snapshot(ix.ContentPaths())
 		c.deleteGone(ctx, ix)
 	}
 	c.rep.Affected = c.affected(before, ix)

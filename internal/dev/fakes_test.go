@@ -345,10 +345,10 @@ func (f *fakeFiles) Settle(paths []string) []watch.Change {
 func (f *fakeFiles) Snapshot(paths []string) watch.Snapshot {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s := watch.Snapshot{}
+	s := watch.Snapshot{Sums: map[string]watch.Digest{}}
 	for _, p := range paths {
 		if c, ok := f.content[p]; ok {
-			s[p] = sha256.Sum256([]byte(c))
+			s.Sums[p] = sha256.Sum256([]byte(c))
 			f.snapshotted[p] = c
 		}
 	}
@@ -358,7 +358,7 @@ func (f *fakeFiles) Snapshot(paths []string) watch.Snapshot {
 func (f *fakeFiles) Prime(s watch.Snapshot, skip func(string) bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for p := range s {
+	for p := range s.Sums {
 		if !skip(p) {
 			f.settled[p] = f.snapshotted[p]
 		}

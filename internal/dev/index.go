@@ -86,6 +86,19 @@ func (ix *Index) Paths() []string {
 	return out
 }
 
+// ContentPaths are the files whose content the loop tracks: every indexed
+// source, and the BUILD files of their folders (so that a removed folder says
+// its BUILD file went too). Missing ones are simply not found.
+func (ix *Index) ContentPaths() []string {
+	out := ix.Paths()
+	for dir := range ix.Dirs {
+		for _, name := range []string{"BUILD.bazel", "BUILD"} {
+			out = append(out, path.Join(dir, name))
+		}
+	}
+	return out
+}
+
 // IsGraphFile reports whether a change to p can change Bazel's graph itself (so the
 // index must be rebuilt): BUILD files, Starlark, module and workspace files, rc files.
 func IsGraphFile(p string) bool {

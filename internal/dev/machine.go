@@ -295,7 +295,7 @@ func (m *machine) requeue(in cycleInput) {
 // new content must still be seen as a change).
 func (m *machine) record(res *cycleResult) {
 	m.world.apply(res, m.l.Clock.Now())
-	if res.snapshot != nil {
+	if res.snapshot.Sums != nil {
 		waiting := map[string]bool{}
 		for p := range m.pending {
 			waiting[p] = true

@@ -1,57 +1,67 @@
 // Package watch reports changes to files in a workspace: fsnotify on every
-// directory (new ones included, so files a glob will match are seen), skipping
-// Bazel's output symlinks, VCS folders and ignored paths. Events are raw; Settle,
-// called once a burst of events is over, keeps the files whose content really
-// changed (editors and Bazel rewrite files with the same bytes, and a write is a
-// truncate then a write).
+// directory (new ones and ones moved in included, so files a glob will match are
+// seen), skipping Bazel's output symlinks, VCS folders and ignored paths.
+//
+// Run sends raw events, each saying what happened to a path (Created, Written,
+// Removed); a folder that goes away yields a Removed for every file under it
+// whose content the watcher knew. Settle, called once a burst of events is over,
+// keeps the files whose content really changed (editors and Bazel rewrite files
+// with the same bytes, and a write is a truncate then a write). Snapshot and
+// Prime record the content of files nobody changed, in two steps, so a caller
+// can take the snapshot in one goroutine and record it in another without
+// overwriting changes still pending.
 package watch
 
 import (
-	"bufio"
 	"context"
-	"crypto/sha256"
-	"errors"
-	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/fsnotify/fsnotify"
 )
 
-// Op is what happened to a file.
-type Op int
+// Op is what happened to a path.
+type Op uint8
 
 const (
+	// Created: the path appeared (created, or renamed or moved to here), or, in
+	// a Change, the watcher had no content for it before.
 	Created Op = iota + 1
+	// Written: the file's content was written (a Change: it differs).
 	Written
+	// Removed: the path disappeared (deleted, or renamed or moved away).
 	Removed
 )
 
-func (o Op) String() string {
-	return map[Op]string{Created: "created", Written: "written", Removed: "removed"}[o]
+func (op Op) String() string {
+	switch op {
+	case Created:
+		return "created"
+	case Written:
+		return "written"
+	case Removed:
+		return "removed"
+	}
+	return "unknown"
 }
 
-// Event is a raw file event.
+// Event is one raw file-system event.
 type Event struct {
 	// Path is relative to the workspace, with forward slashes.
 	Path string
 	Op   Op
 }
 
-// Change is a file whose content changed, appeared or disappeared.
+// Change is a file whose content changed, appeared or disappeared, as Settle
+// found it.
 type Change struct {
 	// Path is relative to the workspace, with forward slashes.
 	Path string
 	Op   Op
 }
-
-// Snapshot is the content hash of files at one moment.
-type Snapshot map[string][sha256.Size]byte
 
 // Watcher watches a workspace.
 type Watcher struct {
@@ -59,9 +69,9 @@ type Watcher struct {
 	ignore []string // workspace-relative directories not to watch
 	fsw    *fsnotify.Watcher
 
-	mu     sync.Mutex
-	hashes map[string][sha256.Size]byte
-	dirs   int
+	mu      sync.Mutex
+	dirs    map[string]bool // watched directories, workspace-relative ("." is the root)
+	content contentTable
 }
 
 // New watches every directory under root, except .git and the like, bazel-*
@@ -75,7 +85,7 @@ func New(root string) (*Watcher, error) {
 	if err != nil {
 		return nil, limitError(err, 0)
 	}
-	w := &Watcher{root: root, fsw: fsw, hashes: map[string][sha256.Size]byte{}, ignore: readBazelignore(root)}
+	w := &Watcher{root: root, fsw: fsw, ignore: readBazelignore(root), dirs: map[string]bool{}, content: newContentTable()}
 	if err := w.addTree(root); err != nil {
 		fsw.Close()
 		return nil, err
@@ -87,35 +97,13 @@ func New(root string) (*Watcher, error) {
 func (w *Watcher) Dirs() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.dirs
+	return len(w.dirs)
 }
 
 // Close stops watching.
 func (w *Watcher) Close() error { return w.fsw.Close() }
 
-// Snapshot hashes files now; it changes nothing.
-func (w *Watcher) Snapshot(paths []string) Snapshot {
-	s := Snapshot{}
-	for _, p := range paths {
-		if h, err := hashFile(filepath.Join(w.root, filepath.FromSlash(p))); err == nil {
-			s[p] = h
-		}
-	}
-	return s
-}
-
-// Prime records a snapshot, except the paths skip names.
-func (w *Watcher) Prime(s Snapshot, skip func(string) bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for p, h := range s {
-		if skip == nil || !skip(p) {
-			w.hashes[p] = h
-		}
-	}
-}
-
-// Run sends changes to out until ctx ends. Errors (such as hitting the inotify
+// Run sends events to out until ctx ends. Errors (such as hitting the inotify
 // watch limit on a new directory) go to errs; watching continues.
 func (w *Watcher) Run(ctx context.Context, out chan<- Event, errs chan<- error) {
 	for {
@@ -131,9 +119,15 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event, errs chan<- error) 
 			if !ok {
 				return
 			}
-			for _, c := range w.handle(ctx, ev, errs) {
+			evs := w.handle(ctx, ev, errs)
+			w.mu.Lock()
+			for _, e := range evs {
+				w.content.markPending(e.Path)
+			}
+			w.mu.Unlock()
+			for _, e := range evs {
 				select {
-				case out <- c:
+				case out <- e:
 				case <-ctx.Done():
 					return
 				}
@@ -149,200 +143,92 @@ func send(ctx context.Context, errs chan<- error, err error) {
 	}
 }
 
+// handle turns one fsnotify event into ours, keeping the watches in step.
 func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event, errs chan<- error) []Event {
 	rel, ok := w.rel(ev.Name)
-	if !ok || w.skipped(rel, filepath.Base(ev.Name)) {
+	if !ok || rel == "." || w.skipped(rel, filepath.Base(ev.Name)) {
 		return nil
 	}
-	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-		// fsnotify drops the watches of removed directories by itself.
+	switch {
+	case ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename):
+		// fsnotify reports a rename as Rename for the old name, then Create for
+		// the new one.
+		return w.gone(rel)
+	case ev.Has(fsnotify.Create):
+		return w.created(ctx, ev.Name, rel, errs)
+	case ev.Has(fsnotify.Write):
+		return []Event{{Path: rel, Op: Written}}
+	}
+	return nil // a mode or time change alone changes no content
+}
+
+// gone handles a path that was deleted or moved away. If it was a folder, its
+// watches are dropped now, before the new name's Create comes: inotify keeps a
+// watch on the folder (its inode) wherever it moves, so re-adding the new name
+// would get back the old watch, which fsnotify keeps under the old path (every
+// later event would name the old path) and drops when it handles the folder's
+// IN_MOVE_SELF (later events are lost). Removing the old watches first makes
+// the new name's watches fresh, and the old ones' late events are ignored.
+//
+// It returns Removed for the path itself and for every file under it whose
+// content is known, so the caller sees which known files went away.
+func (w *Watcher) gone(rel string) []Event {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.dirs[rel] {
+		// A file, or a folder never watched (nothing under it is either).
 		return []Event{{Path: rel, Op: Removed}}
 	}
-	info, err := os.Lstat(ev.Name)
+	var stale []string
+	for d := range w.dirs {
+		if within(d, rel) {
+			stale = append(stale, d)
+		}
+	}
+	for _, d := range stale {
+		// The error is ErrNonExistentWatch, or EINVAL from inotify_rm_watch,
+		// when the kernel dropped the watch of a deleted folder already.
+		_ = w.fsw.Remove(w.abs(d))
+		delete(w.dirs, d)
+	}
+	var out []Event
+	for _, p := range w.content.knownUnder(rel) {
+		out = append(out, Event{Path: p, Op: Removed})
+	}
+	return append(out, Event{Path: rel, Op: Removed})
+}
+
+// created handles a path that appeared: a file, or a folder (made here, or
+// moved or renamed here) that is watched with all its subfolders and whose
+// files are reported (a tool may have made them before the watch was in
+// place).
+func (w *Watcher) created(ctx context.Context, abs, rel string, errs chan<- error) []Event {
+	info, err := os.Lstat(abs)
 	if err != nil {
-		return nil // gone again already
+		return nil // gone again already; its removal comes next
 	}
 	if info.IsDir() {
-		if ev.Has(fsnotify.Create) {
-			// A new directory: watch it, and report what is already inside (a
-			// tool may have created files before the watch was in place).
-			if err := w.addTree(ev.Name); err != nil {
-				send(ctx, errs, err)
-			}
-			return w.filesUnder(ev.Name)
+		if err := w.addTree(abs); err != nil {
+			send(ctx, errs, err)
 		}
-		return nil
+		return w.filesUnder(abs)
 	}
 	if !info.Mode().IsRegular() {
 		return nil
 	}
-	if ev.Has(fsnotify.Create) {
-		return []Event{{Path: rel, Op: Created}}
-	}
-	return []Event{{Path: rel, Op: Written}}
+	return []Event{{Path: rel, Op: Created}}
 }
 
-// Settle returns which of paths changed content (or appeared, or disappeared)
-// since the last Settle or Prime, and records their content now.
-func (w *Watcher) Settle(paths []string) []Change {
-	var out []Change
-	seen := map[string]bool{}
-	for _, p := range paths {
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
-		h, err := hashFile(filepath.Join(w.root, filepath.FromSlash(p)))
-		w.mu.Lock()
-		old, known := w.hashes[p]
-		switch {
-		case err != nil && known:
-			delete(w.hashes, p)
-			out = append(out, Change{Path: p, Op: Removed})
-		case err != nil:
-			// Never seen with content, and gone: nothing changed.
-		case !known:
-			w.hashes[p] = h
-			out = append(out, Change{Path: p, Op: Created})
-		case old != h:
-			w.hashes[p] = h
-			out = append(out, Change{Path: p, Op: Written})
-		}
-		w.mu.Unlock()
+// within reports whether the workspace-relative path p is dir or under it.
+func within(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, dir+"/")
+}
+
+func sorted(set map[string]bool) []string {
+	out := make([]string, 0, len(set))
+	for p := range set {
+		out = append(out, p)
 	}
+	sort.Strings(out)
 	return out
-}
-
-func (w *Watcher) filesUnder(dir string) []Event {
-	var out []Event
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		rel, ok := w.rel(p)
-		if !ok {
-			return nil
-		}
-		if d.IsDir() {
-			if p != dir && w.skipped(rel, d.Name()) {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if d.Type().IsRegular() && !w.skipped(rel, d.Name()) {
-			out = append(out, Event{Path: rel, Op: Created})
-		}
-		return nil
-	})
-	return out
-}
-
-func (w *Watcher) addTree(dir string) error {
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p == dir {
-				return err
-			}
-			return nil // vanished while walking
-		}
-		if !d.IsDir() {
-			return nil
-		}
-		rel, _ := w.rel(p)
-		if p != w.root && w.skipped(rel, d.Name()) {
-			return filepath.SkipDir
-		}
-		if err := w.fsw.Add(p); err != nil {
-			return limitError(err, w.Dirs())
-		}
-		w.mu.Lock()
-		w.dirs++
-		w.mu.Unlock()
-		return nil
-	})
-}
-
-// skippedNames are never watched: VCS data, tool caches, editor droppings.
-var skippedNames = map[string]bool{".git": true, ".hg": true, ".svn": true, ".jj": true, "node_modules": true, ".cache": true, ".idea": true, ".vscode": true}
-
-func (w *Watcher) skipped(rel, base string) bool {
-	if skippedNames[base] || strings.HasPrefix(base, "bazel-") && isSymlink(filepath.Join(w.root, rel)) {
-		return true
-	}
-	// Editor swap and backup files.
-	if strings.HasSuffix(base, "~") || strings.HasSuffix(base, ".swp") || strings.HasSuffix(base, ".swx") || strings.HasPrefix(base, ".#") || strings.HasPrefix(base, "#") {
-		return true
-	}
-	for _, ig := range w.ignore {
-		if rel == ig || strings.HasPrefix(rel, ig+"/") {
-			return true
-		}
-	}
-	return false
-}
-
-func isSymlink(p string) bool {
-	info, err := os.Lstat(p)
-	return err == nil && info.Mode()&fs.ModeSymlink != 0
-}
-
-func (w *Watcher) rel(abs string) (string, bool) {
-	rel, err := filepath.Rel(w.root, abs)
-	if err != nil || strings.HasPrefix(rel, "..") {
-		return "", false
-	}
-	return filepath.ToSlash(rel), true
-}
-
-func readBazelignore(root string) []string {
-	f, err := os.Open(filepath.Join(root, ".bazelignore"))
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line != "" && !strings.HasPrefix(line, "#") {
-			out = append(out, strings.TrimSuffix(filepath.ToSlash(line), "/"))
-		}
-	}
-	return out
-}
-
-func hashFile(p string) ([sha256.Size]byte, error) {
-	var sum [sha256.Size]byte
-	f, err := os.Open(p)
-	if err != nil {
-		return sum, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return sum, err
-	}
-	copy(sum[:], h.Sum(nil))
-	return sum, nil
-}
-
-// limitError explains the inotify limits when one is hit.
-func limitError(err error, watched int) error {
-	switch {
-	case errors.Is(err, syscall.ENOSPC):
-		return fmt.Errorf("the inotify watch limit is reached after %d directories (fs.inotify.max_user_watches = %s); raise it, e.g. sudo sysctl fs.inotify.max_user_watches=524288, or list big folders in .bazelignore: %w",
-			watched, readSysctl("max_user_watches"), err)
-	case errors.Is(err, syscall.EMFILE):
-		return fmt.Errorf("the inotify instance limit is reached (fs.inotify.max_user_instances = %s); close other watchers or raise it, e.g. sudo sysctl fs.inotify.max_user_instances=512: %w",
-			readSysctl("max_user_instances"), err)
-	}
-	return err
-}
-
-func readSysctl(name string) string {
-	b, err := os.ReadFile("/proc/sys/fs/inotify/" + name)
-	if err != nil {
-		return "?"
-	}
-	return strings.TrimSpace(string(b))
 }
