@@ -102,6 +102,7 @@ func (o *devOptions) run(ctx context.Context) error {
 	defer w.Close()
 	fmt.Fprintf(o.log, "slipway dev: watching %d directories under %s\n", w.Dirs(), o.workspace)
 
+	logLines := prefixed(logs, "")
 	problems := make(chan error, 16)
 	vanished := make(chan kube.Vanished, 64)
 	k8s := &dev.KubeCluster{
@@ -111,7 +112,7 @@ func (o *devOptions) run(ctx context.Context) error {
 			ForceConflicts: o.forceConflicts,
 		},
 		ReadyTimeout: o.readyTimeout,
-		Logs:         prefixed(logs, ""),
+		Logs:         func(string) io.Writer { return logLines },
 		Tracker:      kube.NewTracker(ctx, clients, vanished, problems),
 		Problems:     problems,
 	}

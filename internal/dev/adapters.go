@@ -71,8 +71,9 @@ func (o *OutputLoader) Load(target string, built *bazel.TargetResult) (*deploy.R
 type KubeCluster struct {
 	Deployer     *deploy.Deployer
 	ReadyTimeout time.Duration
-	// Logs receives the followed pods' logs; nil follows none.
-	Logs io.Writer
+	// Logs returns where a target's pod logs go, as "[pod/container] text"
+	// lines; nil follows none.
+	Logs func(target string) io.Writer
 	// Tracker watches deployed objects for deletions (nil: none).
 	Tracker *kube.Tracker
 	// Problems receives log streaming failures.
@@ -143,7 +144,7 @@ func (k *KubeCluster) Follow(ctx context.Context, target string, refs []kube.Ref
 		switch ref.Kind {
 		case "Deployment", "StatefulSet", "DaemonSet", "Job", "Pod":
 			go func() {
-				if err := k.Deployer.Clients.FollowLogs(fctx, ref, since, k.Logs); err != nil && fctx.Err() == nil {
+				if err := k.Deployer.Clients.FollowLogs(fctx, ref, since, k.Logs(target)); err != nil && fctx.Err() == nil {
 					k.problem(fmt.Errorf("%s: logs of %s: %w", target, ref, err))
 				}
 			}()

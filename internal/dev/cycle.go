@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -20,10 +21,12 @@ import (
 type cycleInput struct {
 	n       int
 	changes []watch.Change
-	full    bool     // deploy every deployable (the first cycle)
-	reindex bool     // the graph may have changed: query it first
-	dirty   []string // targets to redeploy whatever changed (their objects drifted)
-	forced  bool     // started by the max wait: newer changes do not cancel it
+	full    bool              // deploy every deployable (the first cycle)
+	reindex bool              // the graph may have changed: query it first
+	dirty   map[string]string // targets to redeploy whatever changed, and why
+	// disabled deployables are left out, and what they deployed is deleted.
+	disabled map[string]bool
+	forced   bool // started by the max wait: newer changes do not cancel it
 	// quiet, when not nil, is closed once the changes have been quiet for the
 	// debounce: an early cycle indexes and builds, then waits for it before it
 	// reports a failure or writes anything.
@@ -79,6 +82,7 @@ type cycle struct {
 	msgs       chan<- cycleMsg
 	rep        *Cycle
 	res        *cycleResult
+	index      *Index // the graph this cycle works from
 	begin      time.Time
 	phase      State
 	phaseStart time.Time
@@ -108,13 +112,21 @@ func (c *cycle) run(ctx context.Context) *cycleResult {
 		return c.res
 	}
 	if len(affected) == 0 {
-		c.waitQuiet(ctx)
-		c.rep.Outcome = NoOp
+		if c.waitQuiet(ctx) {
+			c.deleteGone(ctx)
+		}
+		if c.rep.Outcome == OK && len(c.res.deleted) == 0 {
+			c.rep.Outcome = NoOp
+		}
 		return c.res
 	}
 	built, ok := c.build(ctx, affected)
 	if !ok {
 		return c.res
+	}
+	c.deleteGone(ctx)
+	if built == nil {
+		return c.res // Bazel itself failed: every affected target is marked
 	}
 	loaded := c.load(affected, built)
 	if !c.push(ctx, loaded) {
@@ -152,47 +164,61 @@ func (c *cycle) plan(ctx context.Context) ([]string, bool) {
 		}
 		ix = queried
 		c.res.index, c.res.snapshot = ix, c.l.Files.Snapshot(ix.ContentPaths())
-		c.deleteGone(ctx, ix)
 	}
-	c.rep.Affected = c.affected(before, ix)
+	c.index = ix
+	c.rep.Affected, c.rep.Reasons = c.affected(before, ix)
 	return c.rep.Affected, true
 }
 
-// affected are the deployables to rebuild: all of them for the first cycle and
-// for changes to BUILD or Starlark files; otherwise those whose inputs changed,
-// by the index before and after the query (a removed file is only in the first),
-// and the drifted ones.
-func (c *cycle) affected(before, after *Index) []string {
+// affected are the deployables to rebuild, and why: all of them for the first
+// cycle and for changes to BUILD or Starlark files; otherwise those whose inputs
+// changed, by the index before and after the query (a removed file is only in
+// the first), and the ones asked for (dirty). Disabled ones are left out.
+func (c *cycle) affected(before, after *Index) ([]string, map[string][]string) {
+	reasons := map[string][]string{}
 	if c.in.full || before == nil || anyGraphFile(c.in.changes) {
-		return append([]string{}, after.Deployables...)
-	}
-	set := map[string]bool{}
-	for _, ix := range []*Index{before, after} {
-		for _, d := range ix.Affected(c.rep.Files) {
-			set[d] = true
+		for _, d := range after.Deployables {
+			reasons[d] = []string{"graph"}
+		}
+	} else {
+		for _, f := range c.rep.Files {
+			for _, ix := range []*Index{before, after} {
+				for _, d := range ix.Affected([]string{f}) {
+					reasons[d] = appendOnce(reasons[d], f)
+				}
+			}
 		}
 	}
-	for _, t := range c.in.dirty {
-		set[t] = true
+	for t, why := range c.in.dirty {
+		reasons[t] = appendOnce(reasons[t], why)
 	}
 	out := []string{}
 	for _, d := range after.Deployables { // only what still exists
-		if set[d] {
+		if len(reasons[d]) > 0 && !c.in.disabled[d] {
 			out = append(out, d)
 		}
 	}
-	return out
+	for d := range reasons {
+		if !slices.Contains(out, d) {
+			delete(reasons, d)
+		}
+	}
+	return out, reasons
 }
 
-// deleteGone deletes the objects of deployed targets the index no longer has.
-func (c *cycle) deleteGone(ctx context.Context, ix *Index) {
-	current := map[string]bool{}
-	for _, d := range ix.Deployables {
-		current[d] = true
+func appendOnce(list []string, s string) []string {
+	if slices.Contains(list, s) {
+		return list
 	}
+	return append(list, s)
+}
+
+// deleteGone deletes the objects of deployed targets the index no longer has,
+// or that are disabled.
+func (c *cycle) deleteGone(ctx context.Context) {
 	var gone []string
 	for t := range c.view.applied {
-		if !current[t] {
+		if !c.index.IsDeployable(t) || c.in.disabled[t] {
 			gone = append(gone, t)
 		}
 	}
@@ -205,13 +231,15 @@ func (c *cycle) deleteGone(ctx context.Context, ix *Index) {
 			continue
 		}
 		for _, ch := range report.Pruned {
-			c.rep.Applied = append(c.rep.Applied, objectReport(ch))
+			c.rep.Applied = append(c.rep.Applied, objectReport(t, ch))
 		}
 		c.res.deleted = append(c.res.deleted, t)
 	}
 }
 
-// build builds the affected deployables in one Bazel invocation.
+// build builds the affected deployables in one Bazel invocation. It returns
+// false when the cycle was canceled, and a nil result when Bazel failed as a
+// whole (not target by target).
 func (c *cycle) build(ctx context.Context, affected []string) (*bazel.BuildResult, bool) {
 	c.enter(ctx, Building, strings.Join(affected, " "))
 	for _, t := range affected {
@@ -226,7 +254,7 @@ func (c *cycle) build(ctx context.Context, affected []string) (*bazel.BuildResul
 		for _, t := range affected {
 			c.status(t, StateFailed, "build failed; the last good deployment keeps running")
 		}
-		return nil, false
+		return nil, true
 	}
 	return built, true
 }
@@ -367,7 +395,7 @@ func (c *cycle) collectApplies(ready []*loadedTarget, errs []error) {
 		if lt.report != nil {
 			for _, ch := range append(append([]kube.Change{}, lt.report.Changes...), lt.report.Pruned...) {
 				if ch.Action != kube.Unchanged {
-					c.rep.Applied = append(c.rep.Applied, objectReport(ch))
+					c.rep.Applied = append(c.rep.Applied, objectReport(lt.target, ch))
 				}
 			}
 		}

@@ -159,8 +159,8 @@ type fakeCluster struct {
 	applies      []string // target + objects applied ("*" for all)
 	deletes      []string
 	waits        int
-	pushErr      []error // errors for the next pushes, in order
-	applyErr     []error // errors for the next applies, in order
+	pushErr      []error           // errors for the next pushes, in order
+	applyErr     []error           // errors for the next applies, in order
 	live         map[string]string // object key -> hash of what the cluster holds
 	tracked      map[string]int    // target -> number of objects tracked
 	holdApply    chan struct{}
@@ -308,7 +308,7 @@ func (c *fakeCluster) snapshot() (pushes, applies []string) {
 
 // fakeFiles settles changes against a content map the test edits.
 type fakeFiles struct {
-	mu      sync.Mutex
+	mu          sync.Mutex
 	content     map[string]string
 	settled     map[string]string
 	snapshotted map[string]string // content as of the last Snapshot
@@ -379,11 +379,12 @@ func (f *fakeFiles) write(p, content string) {
 
 // fakeReporter records what the loop shows.
 type fakeReporter struct {
-	mu      sync.Mutex
-	states  []State
-	applied []int // cycles that reported applying something
-	cycles  chan *Cycle
-	ready   chan *Cycle
+	mu          sync.Mutex
+	states      []State
+	applied     []int // cycles that reported applying something
+	deployables []Deployable
+	cycles      chan *Cycle
+	ready       chan *Cycle
 }
 
 func (r *fakeReporter) State(s State, _ string) {
@@ -399,5 +400,10 @@ func (r *fakeReporter) Applied(n int, objects []ObjectReport, _ time.Duration) {
 	r.applied = append(r.applied, n)
 }
 func (r *fakeReporter) Problem(error) {}
+func (r *fakeReporter) Deployable(d Deployable) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.deployables = append(r.deployables, d)
+}
 
 var errRefused = fmt.Errorf("registry 127.0.0.1:5000 is unreachable: %w", syscall.ECONNREFUSED)

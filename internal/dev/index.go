@@ -54,6 +54,12 @@ func NewIndex(g *bazel.Graph, deployables []string) *Index {
 	return ix
 }
 
+// IsDeployable reports whether target is one of the index's deployables.
+func (ix *Index) IsDeployable(target string) bool {
+	i := sort.SearchStrings(ix.Deployables, target)
+	return i < len(ix.Deployables) && ix.Deployables[i] == target
+}
+
 // Files returns the number of indexed source files.
 func (ix *Index) Files() int { return len(ix.byFile) }
 

@@ -26,6 +26,9 @@ type Loop struct {
 	// after it, a cycle starts whatever keeps coming, and is not canceled by
 	// newer changes. Zero means no cap.
 	MaxWait time.Duration
+	// Disabled deployables are left out of cycles (and deleted from the
+	// cluster) until an Enable action.
+	Disabled []string
 	// MinBackoff and MaxBackoff bound the wait before retrying a cycle that found
 	// the cluster or registry unreachable.
 	MinBackoff, MaxBackoff time.Duration
@@ -58,6 +61,8 @@ func (l *Loop) Run(ctx context.Context, in Inputs) error {
 			m.onRetry()
 		case v := <-in.Vanished:
 			m.onVanished(v)
+		case a := <-in.Actions:
+			m.onAction(a)
 		case err := <-in.Problems:
 			l.Reporter.Problem(err)
 		case msg := <-m.msgs:

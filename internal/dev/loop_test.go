@@ -26,6 +26,7 @@ type loopHarness struct {
 	rep     *fakeReporter
 	events  chan watch.Event
 	vanish  chan kube.Vanished
+	actions chan Action
 }
 
 func startLoop(t *testing.T) *loopHarness {
@@ -47,7 +48,8 @@ func newLoopHarness(t *testing.T) *loopHarness {
 		files:  &fakeFiles{content: map[string]string{}, settled: map[string]string{}, snapshotted: map[string]string{}},
 		rep:    &fakeReporter{cycles: make(chan *Cycle, 100), ready: make(chan *Cycle, 10)},
 		events: make(chan watch.Event, 100),
-		vanish: make(chan kube.Vanished, 10),
+		vanish:  make(chan kube.Vanished, 10),
+		actions: make(chan Action, 10),
 	}
 	for _, p := range []string{"cart/main.go", "orders/main.go", "lib/money/money.go", "cart/deploy.yaml", "orders/deploy.yaml", "orders/schema.json"} {
 		h.files.content[p] = "v1"
@@ -63,7 +65,7 @@ func (h *loopHarness) run() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- loop.Run(ctx, Inputs{Files: h.events, Problems: make(chan error), Vanished: h.vanish}) }()
+	go func() { done <- loop.Run(ctx, Inputs{Files: h.events, Problems: make(chan error), Vanished: h.vanish, Actions: h.actions}) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

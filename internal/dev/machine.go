@@ -2,6 +2,8 @@ package dev
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/kube"
@@ -57,12 +59,12 @@ type machine struct {
 	state machineState
 	world *world
 
-	pending      map[string]bool // relevant raw paths, not settled yet
-	carry        []watch.Change  // settled changes waiting for a cycle
-	needFull     bool            // the next cycle deploys every deployable
-	forceNext    bool            // changes have waited MaxWait: the next cycle starts without waiting for a quiet
-	dirty        map[string]bool // targets to redeploy whatever the files say
-	cycles       int             // cycles reported so far
+	pending      map[string]bool   // relevant raw paths, not settled yet
+	carry        []watch.Change    // settled changes waiting for a cycle
+	needFull     bool              // the next cycle deploys every deployable
+	forceNext    bool              // changes have waited MaxWait: the next cycle starts without waiting for a quiet
+	dirty        map[string]string // targets to redeploy whatever the files say, and why
+	cycles       int               // cycles reported so far
 	readySent    bool
 	backoff      time.Duration
 	quietT       <-chan time.Time
@@ -85,7 +87,7 @@ type runningCycle struct {
 }
 
 func newMachine(ctx context.Context, l *Loop) *machine {
-	return &machine{l: l, ctx: ctx, world: newWorld(), pending: map[string]bool{}, dirty: map[string]bool{},
+	return &machine{l: l, ctx: ctx, world: newWorld(l.Disabled), pending: map[string]bool{}, dirty: map[string]string{},
 		backoff: l.MinBackoff, msgs: make(chan cycleMsg)}
 }
 
@@ -185,9 +187,9 @@ func (m *machine) onDone(res *cycleResult) {
 	default:
 		m.backoff = m.l.MinBackoff
 		for _, t := range res.recheck { // a newer change cut the wait short: look again
-			m.dirty[t] = true
+			m.dirty[t] = "recheck"
 		}
-		m.world.restoreTransient()
+		m.restoreTransient()
 		m.report(res)
 	}
 	m.next()
@@ -207,7 +209,7 @@ func (m *machine) onVanished(v kube.Vanished) {
 	if _, ok := m.world.deployments[v.Owner]; !ok {
 		return
 	}
-	m.dirty[v.Owner] = true
+	m.dirty[v.Owner] = "vanished"
 	if m.state == stIdle {
 		m.start(false, false)
 		m.state = stRunning
@@ -223,9 +225,55 @@ func (m *machine) onMsg(msg cycleMsg) {
 		}
 		m.showState(msg.phase, msg.detail)
 	case msg.status != nil:
-		m.world.setStatus(*msg.status, m.l.Clock.Now())
+		m.l.Reporter.Deployable(m.world.setStatus(*msg.status, m.l.Clock.Now()))
 	case msg.applied != nil:
 		m.l.Reporter.Applied(msg.applied.cycle, msg.applied.objects, msg.applied.sinceStart)
+	}
+}
+
+// onAction takes a request from the UI or its API, and answers it.
+func (m *machine) onAction(a Action) {
+	err := m.act(a)
+	if a.Reply != nil {
+		a.Reply <- err
+	}
+}
+
+func (m *machine) act(a Action) error {
+	if m.world.index == nil || !m.world.index.IsDeployable(a.Target) {
+		return fmt.Errorf("%s is not one of the loop's deployables", a.Target)
+	}
+	switch a.Kind {
+	case Trigger:
+		if m.world.disabled[a.Target] {
+			return fmt.Errorf("%s is disabled: enable it first", a.Target)
+		}
+		m.dirty[a.Target] = "trigger"
+	case Disable:
+		m.world.disabled[a.Target] = true
+		m.dirty[a.Target] = "disabled" // the cycle deletes what it deployed
+	case Enable:
+		if !m.world.disabled[a.Target] {
+			return nil
+		}
+		delete(m.world.disabled, a.Target)
+		m.dirty[a.Target] = "enabled"
+	default:
+		return fmt.Errorf("unknown action %q", a.Kind)
+	}
+	m.l.Reporter.Deployable(m.world.status(a.Target))
+	if m.state == stIdle {
+		m.start(false, false)
+		m.state = stRunning
+	}
+	return nil
+}
+
+// restoreTransient puts targets a canceled cycle left building or deploying
+// back in their last final state, telling the reporter.
+func (m *machine) restoreTransient() {
+	for _, d := range m.world.restoreTransient() {
+		m.l.Reporter.Deployable(d)
 	}
 }
 
@@ -263,10 +311,8 @@ func (m *machine) settle() {
 func (m *machine) start(early, forced bool) {
 	in := cycleInput{changes: m.carry, full: m.needFull, forced: forced}
 	in.reindex = in.full || m.world.graphChanged(in.changes)
-	for t := range m.dirty {
-		in.dirty = append(in.dirty, t)
-	}
-	m.carry, m.needFull, m.dirty = nil, false, map[string]bool{}
+	in.dirty, in.disabled = m.dirty, maps.Clone(m.world.disabled)
+	m.carry, m.needFull, m.dirty = nil, false, map[string]string{}
 	m.cycles++
 	in.n = m.cycles
 	cctx, cancel := context.WithCancel(m.ctx)
@@ -284,10 +330,12 @@ func (m *machine) start(early, forced bool) {
 func (m *machine) requeue(in cycleInput) {
 	m.carry = merge(in.changes, m.carry)
 	m.needFull = m.needFull || in.full
-	for _, t := range in.dirty {
-		m.dirty[t] = true
+	for t, why := range in.dirty {
+		if _, ok := m.dirty[t]; !ok {
+			m.dirty[t] = why
+		}
 	}
-	m.world.restoreTransient()
+	m.restoreTransient()
 }
 
 // record takes in what a cycle found: the index, the deployments, and the files'

@@ -94,6 +94,27 @@ type Files interface {
 	Prime(s watch.Snapshot, skip func(path string) bool)
 }
 
+// ActionKind is what a person or tool asks of the running loop.
+type ActionKind string
+
+const (
+	// Trigger rebuilds and redeploys a deployable now, whatever changed.
+	Trigger ActionKind = "trigger"
+	// Disable deletes a deployable's objects and leaves it out of cycles.
+	Disable ActionKind = "disable"
+	// Enable deploys a disabled deployable again.
+	Enable ActionKind = "enable"
+)
+
+// Action is a request to the loop (from the UI or its API).
+type Action struct {
+	Kind   ActionKind
+	Target string
+	// Reply, when set, receives nil once the loop took the action in, or why it
+	// refused (an unknown target, say). It must have room for one value.
+	Reply chan<- error
+}
+
 // Inputs are what the loop reacts to besides its own timers and cycles.
 type Inputs struct {
 	// Files are raw file events from the watcher.
@@ -103,4 +124,6 @@ type Inputs struct {
 	// Vanished reports deployed objects someone deleted behind the loop's back
 	// (nil: none); their owners are redeployed.
 	Vanished <-chan kube.Vanished
+	// Actions are requests from the UI or its API (nil: none).
+	Actions <-chan Action
 }

@@ -99,6 +99,9 @@ func (r *TextReporter) Ready(c *Cycle) {
 
 func (r *TextReporter) Problem(err error) { r.printf("problem: %v", err) }
 
+// Deployable shows nothing: each cycle's table shows the states.
+func (r *TextReporter) Deployable(Deployable) {}
+
 func table(ds []Deployable) string {
 	var b strings.Builder
 	for _, d := range ds {
@@ -167,6 +170,9 @@ func (r *JSONReporter) Applied(cycle int, objects []ObjectReport, sinceStart tim
 func (r *JSONReporter) Ready(c *Cycle) {
 	r.write(map[string]any{"type": "ready", "cycle": c.N, "deployables": c.Deployables})
 }
+
+// Deployable writes nothing: cycles carry the states.
+func (r *JSONReporter) Deployable(Deployable) {}
 
 func (r *JSONReporter) Problem(err error) {
 	r.write(map[string]any{"type": "problem", "error": err.Error()})

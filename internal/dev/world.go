@@ -15,6 +15,8 @@ import (
 type world struct {
 	index       *Index
 	deployments map[string]*deployment
+	// disabled deployables are left out of cycles and deleted from the cluster.
+	disabled map[string]bool
 }
 
 // deployment is what the loop last deployed of one target, and how it stands.
@@ -30,7 +32,13 @@ type deployment struct {
 	final Deployable
 }
 
-func newWorld() *world { return &world{deployments: map[string]*deployment{}} }
+func newWorld(disabled []string) *world {
+	w := &world{deployments: map[string]*deployment{}, disabled: map[string]bool{}}
+	for _, t := range disabled {
+		w.disabled[t] = true
+	}
+	return w
+}
 
 // view is the read-only part of the world a cycle needs.
 type view struct {
@@ -120,8 +128,8 @@ func (w *world) apply(res *cycleResult, now time.Time) {
 	}
 }
 
-// setStatus records a target's state as a cycle reports it.
-func (w *world) setStatus(s Deployable, now time.Time) {
+// setStatus records a target's state as a cycle reports it, and returns it.
+func (w *world) setStatus(s Deployable, now time.Time) Deployable {
 	d := w.deployment(s.Target)
 	d.status.State, d.status.Message, d.status.Updated = s.State, s.Message, now
 	if s.LastCycleMS > 0 {
@@ -130,16 +138,29 @@ func (w *world) setStatus(s Deployable, now time.Time) {
 	if !passing(s.State) {
 		d.final = d.status
 	}
+	return w.status(s.Target)
+}
+
+// status is a target's state as shown: disabled ones say so.
+func (w *world) status(target string) Deployable {
+	s := w.deployment(target).status
+	if w.disabled[target] {
+		s.State = StateDisabled
+	}
+	return s
 }
 
 // restoreTransient puts targets a canceled cycle left building or deploying
-// back in their last final state.
-func (w *world) restoreTransient() {
-	for _, d := range w.deployments {
+// back in their last final state, and returns them.
+func (w *world) restoreTransient() []Deployable {
+	var out []Deployable
+	for t, d := range w.deployments {
 		if passing(d.status.State) {
 			d.status = d.final
+			out = append(out, w.status(t))
 		}
 	}
+	return out
 }
 
 // passing tells the states a cycle passes through from those it ends in.
@@ -152,7 +173,7 @@ func (w *world) statuses() []Deployable {
 	}
 	out := make([]Deployable, 0, len(w.index.Deployables))
 	for _, t := range w.index.Deployables {
-		out = append(out, w.deployment(t).status)
+		out = append(out, w.status(t))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Target < out[j].Target })
 	return out
@@ -165,7 +186,7 @@ func (w *world) settled() bool {
 		return false
 	}
 	for _, t := range w.index.Deployables {
-		if s := w.deployment(t).status.State; s == StatePending || passing(s) {
+		if s := w.deployment(t).status.State; !w.disabled[t] && (s == StatePending || passing(s)) {
 			return false
 		}
 	}
