@@ -100,27 +100,6 @@ func TestDevLoopFaults(t *testing.T) {
 		}
 	})
 
-	t.Run("reverting after a conflict does not report a stale OK", func(t *testing.T) {
-		// Another field manager takes CACHE_MAX_AGE over.
-		patch := `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"catalog-config"},"data":{"CACHE_MAX_AGE":"99"}}`
-		force := true
-		if _, err := cs.CoreV1().ConfigMaps(ns).Patch(ctx, "catalog-config", types.ApplyPatchType, []byte(patch),
-			metav1.PatchOptions{FieldManager: "someone-else", Force: &force}); err != nil {
-			t.Fatal(err)
-		}
-		w.edit("examples/shop/catalog/deploy.yaml", `CACHE_MAX_AGE: "30"`, `CACHE_MAX_AGE: "31"`)
-		c := d.next()
-		if c.Outcome != dev.DeployFail || !strings.Contains(strings.Join(c.Errors, "\n"), "conflict") {
-			t.Fatalf("cycle %s %v, want a conflict", c.Outcome, c.Errors)
-		}
-		w.edit("examples/shop/catalog/deploy.yaml", `CACHE_MAX_AGE: "31"`, `CACHE_MAX_AGE: "30"`) // as last deployed
-		c = d.next()
-		if c.Outcome == dev.OK {
-			live, _ := cs.CoreV1().ConfigMaps(ns).Get(ctx, "catalog-config", metav1.GetOptions{})
-			t.Errorf("the revert reported ok while the cluster has CACHE_MAX_AGE=%s", live.Data["CACHE_MAX_AGE"])
-		}
-	})
-
 	t.Run("a renamed package folder is followed", func(t *testing.T) {
 		if err := os.Rename(w.path("examples/shop/worker"), w.path("examples/shop/reports")); err != nil {
 			t.Fatal(err)
@@ -150,6 +129,27 @@ func TestDevLoopFaults(t *testing.T) {
 			t.Errorf("the worker CronJob is still there (%v)", err)
 		}
 	})
+	t.Run("reverting after a conflict does not report a stale OK", func(t *testing.T) {
+		// Another field manager takes CACHE_MAX_AGE over.
+		patch := `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"catalog-config"},"data":{"CACHE_MAX_AGE":"99"}}`
+		force := true
+		if _, err := cs.CoreV1().ConfigMaps(ns).Patch(ctx, "catalog-config", types.ApplyPatchType, []byte(patch),
+			metav1.PatchOptions{FieldManager: "someone-else", Force: &force}); err != nil {
+			t.Fatal(err)
+		}
+		w.edit("examples/shop/catalog/deploy.yaml", `CACHE_MAX_AGE: "30"`, `CACHE_MAX_AGE: "31"`)
+		c := d.next()
+		if c.Outcome != dev.DeployFail || !strings.Contains(strings.Join(c.Errors, "\n"), "conflict") {
+			t.Fatalf("cycle %s %v, want a conflict", c.Outcome, c.Errors)
+		}
+		w.edit("examples/shop/catalog/deploy.yaml", `CACHE_MAX_AGE: "31"`, `CACHE_MAX_AGE: "30"`) // as last deployed
+		c = d.next()
+		if c.Outcome == dev.OK {
+			live, _ := cs.CoreV1().ConfigMaps(ns).Get(ctx, "catalog-config", metav1.GetOptions{})
+			t.Errorf("the revert reported ok while the cluster has CACHE_MAX_AGE=%s", live.Data["CACHE_MAX_AGE"])
+		}
+	})
+
 	d.stop()
 
 	t.Run("--force-conflicts takes the field over", func(t *testing.T) {
