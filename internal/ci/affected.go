@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/slipway-dev/slipway/internal/bazel"
+	"github.com/slipway-dev/slipway/internal/deployable"
 	"github.com/slipway-dev/slipway/internal/manifest"
 	"github.com/slipway-dev/slipway/internal/version"
 )
@@ -30,7 +31,7 @@ type Outputs struct {
 type Snapshot map[string]Outputs
 
 // SnapshotOf reads the outputs of built deployables from their inventories.
-func SnapshotOf(built []*Built) Snapshot {
+func SnapshotOf(built []*deployable.Built) Snapshot {
 	s := Snapshot{}
 	for _, b := range built {
 		o := Outputs{Images: map[string]string{}, Objects: map[string]string{}}
@@ -158,7 +159,7 @@ func (a *Affected) Run(ctx context.Context, workspace, base, head string) ([]Cha
 	var headSnap Snapshot
 	if head == "" {
 		fmt.Fprintf(a.Log, "building the workspace as it is (%s)\n", workspace)
-		built, err := BuildDeployables(ctx, a.Bazel(workspace), a.Patterns, a.Flags)
+		built, err := deployable.Build(ctx, a.Bazel(workspace), a.Patterns, a.Flags)
 		if err != nil {
 			return nil, fmt.Errorf("head (the workspace): %w", err)
 		}
@@ -193,7 +194,7 @@ func (a *Affected) snapshotAt(ctx context.Context, repo *repo, rev, slot string)
 	if err != nil {
 		return nil, err
 	}
-	built, err := BuildDeployables(ctx, a.Bazel(ws), a.Patterns, a.Flags)
+	built, err := deployable.Build(ctx, a.Bazel(ws), a.Patterns, a.Flags)
 	if err != nil {
 		return nil, err
 	}

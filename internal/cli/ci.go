@@ -15,6 +15,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/bazel"
 	"github.com/slipway-dev/slipway/internal/ci"
 	"github.com/slipway-dev/slipway/internal/deploy"
+	"github.com/slipway-dev/slipway/internal/deployable"
 	"github.com/slipway-dev/slipway/internal/kube"
 	"github.com/slipway-dev/slipway/internal/publish"
 )
@@ -87,7 +88,7 @@ type CIReport struct {
 	Failures  []string           `json:"failures,omitempty"`
 }
 
-func (d *deployRun) run(ctx context.Context, f *ciFlags, built []*ci.Built) error {
+func (d *deployRun) run(ctx context.Context, f *ciFlags, built []*deployable.Built) error {
 	clients, regs, err := d.connect(ctx, f.log)
 	if err != nil {
 		return err
@@ -233,7 +234,7 @@ unless --allow-context.`,
 			if err := o.check(); err != nil {
 				return err
 			}
-			built, err := ci.BuildDeployables(cmd.Context(), o.bazelClient(o.workspace), o.targets, o.buildFlags)
+			built, err := deployable.Build(cmd.Context(), o.bazelClient(o.workspace), o.targets, o.buildFlags)
 			if err != nil {
 				return err
 			}
@@ -322,7 +323,7 @@ func (o *affectedOptions) run(ctx context.Context) error {
 	if o.head != "" {
 		return fmt.Errorf("--deploy deploys the workspace: leave --head out")
 	}
-	built, err := ci.BuildDeployables(ctx, o.bazelClient(ws), labels, o.buildFlags)
+	built, err := deployable.Build(ctx, o.bazelClient(ws), labels, o.buildFlags)
 	if err != nil {
 		return err
 	}

@@ -13,21 +13,24 @@ import (
 	"github.com/slipway-dev/slipway/internal/bazel"
 	"github.com/slipway-dev/slipway/internal/deploy"
 	"github.com/slipway-dev/slipway/internal/dev"
+	"github.com/slipway-dev/slipway/internal/kube"
 	"github.com/slipway-dev/slipway/internal/publish"
 	"github.com/slipway-dev/slipway/internal/watch"
 )
 
 type devOptions struct {
 	clusterFlags
-	workspace    string
-	targets      []string
-	buildFlags   []string
-	namespace    string
-	debounce     time.Duration
-	readyTimeout time.Duration
-	json         bool
-	bazel        string
-	out, log     io.Writer
+	workspace      string
+	targets        []string
+	buildFlags     []string
+	namespace      string
+	debounce       time.Duration
+	maxWait        time.Duration
+	forceConflicts bool
+	readyTimeout   time.Duration
+	json           bool
+	bazel          string
+	out, log       io.Writer
 }
 
 func newDevCmd() *cobra.Command {
@@ -56,6 +59,8 @@ allowed with --allow-context. Ctrl-C stops it.`,
 	f.StringArrayVar(&o.buildFlags, "build-flag", nil, "a flag for bazel build and cquery alike (repeatable)")
 	f.StringVar(&o.namespace, "namespace", "", "namespace for objects without one (default: each target's namespace attribute)")
 	f.DurationVar(&o.debounce, "debounce", 100*time.Millisecond, "how long file events must be quiet before a cycle pushes or applies (its build starts after a tenth of it)")
+	f.BoolVar(&o.forceConflicts, "force-conflicts", false, "take over fields other field managers own (otherwise a conflict fails that target, keeping its last deployment)")
+	f.DurationVar(&o.maxWait, "max-wait", 2*time.Second, "the longest a stream of newer changes may hold a change back before a cycle starts anyway")
 	f.DurationVar(&o.readyTimeout, "ready-timeout", 2*time.Minute, "how long to wait for changed objects to become ready")
 	f.BoolVar(&o.json, "json", false, "print JSON lines (one per cycle, and one when ready) instead of the terminal view")
 	f.StringVar(&o.bazel, "bazel", "bazel", "the bazel command")
@@ -97,28 +102,33 @@ func (o *devOptions) run(ctx context.Context) error {
 	defer w.Close()
 	fmt.Fprintf(o.log, "slipway dev: watching %d directories under %s\n", w.Dirs(), o.workspace)
 
+	logLines := prefixed(logs, "")
+	problems := make(chan error, 16)
+	vanished := make(chan kube.Vanished, 64)
 	k8s := &dev.KubeCluster{
-		ExecRoot: execRoot,
-		Settings: deploy.Settings{Namespace: o.namespace, Registries: regs},
 		Deployer: &deploy.Deployer{
-			Clients:   clients,
-			Publisher: publish.NewRemote(publish.LoadMountCache(publish.DefaultMountCachePath())),
+			Clients:        clients,
+			Publisher:      publish.NewRemote(publish.LoadMountCache(publish.DefaultMountCachePath())),
+			ForceConflicts: o.forceConflicts,
 		},
 		ReadyTimeout: o.readyTimeout,
-		Logs:         prefixed(logs, ""),
+		Logs:         func(string) io.Writer { return logLines },
+		Tracker:      kube.NewTracker(ctx, clients, vanished, problems),
+		Problems:     problems,
 	}
 	defer k8s.Stop()
 	loop := &dev.Loop{
 		Workspace:  &dev.BazelWorkspace{Bazel: cli, Patterns: o.targets, Flags: o.buildFlags},
+		Loader:     &dev.OutputLoader{ExecRoot: execRoot, Settings: deploy.Settings{Namespace: o.namespace, Registries: regs}},
 		Cluster:    k8s,
 		Files:      w,
 		Reporter:   reporter,
 		Debounce:   o.debounce,
+		MaxWait:    o.maxWait,
 		MinBackoff: time.Second,
 		MaxBackoff: 30 * time.Second,
 	}
 	events := make(chan watch.Event, 1024)
-	problems := make(chan error, 16)
 	go w.Run(ctx, events, problems)
-	return loop.Run(ctx, events, problems)
+	return loop.Run(ctx, dev.Inputs{Files: events, Problems: problems, Vanished: vanished})
 }

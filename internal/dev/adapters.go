@@ -2,14 +2,20 @@ package dev
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"strings"
+	"net"
+	"net/url"
 	"sync"
+	"syscall"
 	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/slipway-dev/slipway/internal/bazel"
 	"github.com/slipway-dev/slipway/internal/deploy"
+	"github.com/slipway-dev/slipway/internal/deployable"
 	"github.com/slipway-dev/slipway/internal/kube"
 )
 
@@ -28,37 +34,50 @@ var _ Workspace = (*BazelWorkspace)(nil)
 // Index queries the main-repository dependencies of the manifests targets the
 // patterns match, in one cquery.
 func (w *BazelWorkspace) Index(ctx context.Context) (*Index, error) {
-	expr := fmt.Sprintf(`filter("^//", deps(kind("%s", set(%s))))`, deploy.ManifestsRule, strings.Join(w.Patterns, " "))
-	g, err := w.Bazel.CQuery(ctx, expr, w.Flags)
+	g, err := w.Bazel.CQuery(ctx, deployable.DepsExpr(w.Patterns), w.Flags)
 	if err != nil {
 		return nil, err
 	}
-	var deployables []string
-	for label, kind := range g.Kinds {
-		if kind == deploy.ManifestsRule {
-			deployables = append(deployables, label)
-		}
+	labels, err := deployable.Labels(g, w.Patterns)
+	if err != nil {
+		return nil, err
 	}
-	if len(deployables) == 0 {
-		return nil, fmt.Errorf("no manifests targets in %s", strings.Join(w.Patterns, " "))
-	}
-	return NewIndex(g, deployables), nil
+	return NewIndex(g, labels), nil
 }
 
 // Build builds the targets' deploy outputs (rendered manifests, inventories, images).
 func (w *BazelWorkspace) Build(ctx context.Context, targets []string) (*bazel.BuildResult, error) {
-	return w.Bazel.Build(ctx, targets, append(append([]string(nil), w.Flags...), "--output_groups=deploy"))
+	return w.Bazel.Build(ctx, targets, deployable.BuildFlags(w.Flags))
+}
+
+// OutputLoader loads built deployables from Bazel's execution root, as ci does.
+type OutputLoader struct {
+	ExecRoot string
+	Settings deploy.Settings
+}
+
+var _ Loader = (*OutputLoader)(nil)
+
+func (o *OutputLoader) Load(target string, built *bazel.TargetResult) (*deploy.Resolved, error) {
+	b, err := deployable.Load(target, built, deploy.ExecRoot(o.ExecRoot))
+	if err != nil {
+		return nil, err
+	}
+	return deploy.Resolve(b.Target, o.Settings)
 }
 
 // KubeCluster deploys to a Kubernetes cluster through the deploy package, as the
 // .apply run targets do.
 type KubeCluster struct {
-	ExecRoot     string
-	Settings     deploy.Settings
 	Deployer     *deploy.Deployer
 	ReadyTimeout time.Duration
-	// Logs receives the followed pods' logs; nil follows none.
-	Logs io.Writer
+	// Logs returns where a target's pod logs go, as "[pod/container] text"
+	// lines; nil follows none.
+	Logs func(target string) io.Writer
+	// Tracker watches deployed objects for deletions (nil: none).
+	Tracker *kube.Tracker
+	// Problems receives log streaming failures.
+	Problems chan<- error
 
 	mu      sync.Mutex
 	follows map[string]context.CancelFunc
@@ -66,34 +85,12 @@ type KubeCluster struct {
 
 var _ Cluster = (*KubeCluster)(nil)
 
-// Resolve loads a built target's deploy spec from its outputs.
-func (k *KubeCluster) Resolve(target string, built *bazel.TargetResult) (*deploy.Resolved, error) {
-	var specPath string
-	for _, f := range built.OutputGroups["deploy"] {
-		if strings.HasSuffix(f, ".deploy.json") {
-			specPath = f
-		}
-	}
-	if specPath == "" {
-		return nil, fmt.Errorf("%s built no deploy spec: is it a manifests target?", target)
-	}
-	spec, err := deploy.ReadSpec(specPath)
-	if err != nil {
-		return nil, err
-	}
-	t, err := deploy.Load(spec, deploy.ExecRoot(k.ExecRoot))
-	if err != nil {
-		return nil, err
-	}
-	return deploy.Resolve(t, k.Settings)
-}
-
 func (k *KubeCluster) Push(ctx context.Context, images []deploy.Image) ([]deploy.PushResult, error) {
 	return k.Deployer.PushImages(ctx, images)
 }
 
-func (k *KubeCluster) Apply(ctx context.Context, r *deploy.Resolved, only map[string]bool) (*deploy.Report, error) {
-	return k.Deployer.Apply(ctx, r, deploy.ApplyOptions{SkipPush: true, Only: only})
+func (k *KubeCluster) Apply(ctx context.Context, r *deploy.Resolved) (*deploy.Report, error) {
+	return k.Deployer.Apply(ctx, r, deploy.ApplyOptions{SkipPush: true})
 }
 
 func (k *KubeCluster) Delete(ctx context.Context, r *deploy.Resolved) (*deploy.Report, error) {
@@ -102,6 +99,28 @@ func (k *KubeCluster) Delete(ctx context.Context, r *deploy.Resolved) (*deploy.R
 
 func (k *KubeCluster) WaitReady(ctx context.Context, refs []kube.Ref) ([]kube.Readiness, error) {
 	return k.Deployer.Clients.WaitReady(ctx, refs, k.ReadyTimeout, 250*time.Millisecond, nil)
+}
+
+func (k *KubeCluster) Track(target string, refs []kube.Ref) {
+	if k.Tracker != nil {
+		k.Tracker.Track(target, refs)
+	}
+}
+
+// IsTransient tells the cluster or registry being unreachable (worth retrying)
+// from failures a retry cannot fix.
+func (k *KubeCluster) IsTransient(err error) bool {
+	var netErr net.Error
+	var urlErr *url.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, context.DeadlineExceeded):
+		return true
+	case errors.As(err, &netErr), errors.As(err, &urlErr):
+		return true
+	case apierrors.IsServiceUnavailable(err), apierrors.IsServerTimeout(err), apierrors.IsTimeout(err), apierrors.IsTooManyRequests(err):
+		return true
+	}
+	return false
 }
 
 // Follow streams the logs of the objects' pods, stopping the target's earlier streams.
@@ -124,8 +143,22 @@ func (k *KubeCluster) Follow(ctx context.Context, target string, refs []kube.Ref
 	for _, ref := range refs {
 		switch ref.Kind {
 		case "Deployment", "StatefulSet", "DaemonSet", "Job", "Pod":
-			go func() { _ = k.Deployer.Clients.FollowLogs(fctx, ref, since, k.Logs) }()
+			go func() {
+				if err := k.Deployer.Clients.FollowLogs(fctx, ref, since, k.Logs(target)); err != nil && fctx.Err() == nil {
+					k.problem(fmt.Errorf("%s: logs of %s: %w", target, ref, err))
+				}
+			}()
 		}
+	}
+}
+
+func (k *KubeCluster) problem(err error) {
+	if k.Problems == nil {
+		return
+	}
+	select {
+	case k.Problems <- err:
+	default:
 	}
 }
 

@@ -3,6 +3,7 @@ package dev
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -93,9 +94,21 @@ type fakeWorkspace struct {
 	version map[string]int  // target -> build number, becomes the image digest
 	hold    chan struct{}   // when set, builds wait on it (or on cancellation)
 	started chan []string
+	// holdIndex, when set, holds index queries; indexStarted hears of each.
+	holdIndex    chan struct{}
+	indexStarted chan struct{}
 }
 
 func (w *fakeWorkspace) Index(ctx context.Context) (*Index, error) {
+	w.mu.Lock()
+	hold, started := w.holdIndex, w.indexStarted
+	w.mu.Unlock()
+	if started != nil {
+		started <- struct{}{}
+	}
+	if hold != nil {
+		<-hold
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.indexes++
@@ -146,14 +159,21 @@ type fakeCluster struct {
 	applies      []string // target + objects applied ("*" for all)
 	deletes      []string
 	waits        int
-	pushErr      []error // errors for the next pushes, in order
+	pushErr      []error           // errors for the next pushes, in order
+	applyErr     []error           // errors for the next applies, in order
+	live         map[string]string // object key -> hash of what the cluster holds
+	tracked      map[string]int    // target -> number of objects tracked
 	holdApply    chan struct{}
+	holdPush     chan struct{}
+	holdWait     chan struct{}
+	waitStarted  chan struct{}
+	pushStarted  chan struct{}
 	applyStarted chan struct{}
 	// content maps a target to its current content version: what decides digests and hashes
 	content map[string]string
 }
 
-func (c *fakeCluster) Resolve(target string, built *bazel.TargetResult) (*deploy.Resolved, error) {
+func (c *fakeCluster) Load(target string, built *bazel.TargetResult) (*deploy.Resolved, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v := c.content[target]
@@ -163,18 +183,28 @@ func (c *fakeCluster) Resolve(target string, built *bazel.TargetResult) (*deploy
 		Target: target, Namespace: "dev",
 		Images:    []deploy.Image{{Label: target[:len(target)-7] + ":image", Repository: repo, Digest: "sha256:" + v}},
 		Hashes:    map[string]string{ref.Key(): "hash-" + v},
-		Inventory: &kube.Inventory{Objects: []kube.Ref{ref}},
+		Inventory: &kube.Inventory{ID: "inv-" + target, Objects: []kube.Ref{ref}},
 	}, nil
 }
 
 func (c *fakeCluster) Push(ctx context.Context, images []deploy.Image) ([]deploy.PushResult, error) {
+	if c.pushStarted != nil {
+		c.pushStarted <- struct{}{}
+	}
+	if c.holdPush != nil {
+		select {
+		case <-c.holdPush:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.pushErr) > 0 {
 		err := c.pushErr[0]
 		c.pushErr = c.pushErr[1:]
 		if err != nil {
-			return nil, err
+			return make([]deploy.PushResult, len(images)), err // as the deployer does: zero results for failed images
 		}
 	}
 	var out []deploy.PushResult
@@ -185,7 +215,9 @@ func (c *fakeCluster) Push(ctx context.Context, images []deploy.Image) ([]deploy
 	return out, nil
 }
 
-func (c *fakeCluster) Apply(ctx context.Context, r *deploy.Resolved, only map[string]bool) (*deploy.Report, error) {
+// Apply plays the server: an object whose hash differs from what the cluster
+// holds (or that the cluster lacks) is configured, others are unchanged.
+func (c *fakeCluster) Apply(ctx context.Context, r *deploy.Resolved) (*deploy.Report, error) {
 	if c.applyStarted != nil {
 		c.applyStarted <- struct{}{}
 	}
@@ -194,22 +226,43 @@ func (c *fakeCluster) Apply(ctx context.Context, r *deploy.Resolved, only map[st
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	what := "*"
-	if only != nil {
-		var keys []string
-		for k := range only {
-			keys = append(keys, k)
+	if len(c.applyErr) > 0 {
+		err := c.applyErr[0]
+		c.applyErr = c.applyErr[1:]
+		if err != nil {
+			return nil, err
 		}
-		sort.Strings(keys)
-		what = fmt.Sprint(keys)
 	}
-	c.applies = append(c.applies, r.Target+" "+what)
 	rep := &deploy.Report{Target: r.Target}
+	var changed []string
 	for _, ref := range r.Inventory.Objects {
-		rep.Changes = append(rep.Changes, kube.Change{Ref: ref, Action: kube.Configured})
+		action := kube.Unchanged
+		if c.live[ref.Key()] != r.Hashes[ref.Key()] {
+			action = kube.Configured
+			c.live[ref.Key()] = r.Hashes[ref.Key()]
+			changed = append(changed, ref.Key())
+		}
+		rep.Changes = append(rep.Changes, kube.Change{Ref: ref, Action: action})
 	}
+	sort.Strings(changed)
+	c.applies = append(c.applies, fmt.Sprintf("%s %v", r.Target, changed))
 	return rep, nil
 }
+
+// vanish deletes an object from the fake cluster, as someone else would.
+func (c *fakeCluster) vanish(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.live, key)
+}
+
+func (c *fakeCluster) Track(target string, refs []kube.Ref) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tracked[target] = len(refs)
+}
+
+func (c *fakeCluster) IsTransient(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
 
 func (c *fakeCluster) Delete(ctx context.Context, r *deploy.Resolved) (*deploy.Report, error) {
 	c.mu.Lock()
@@ -223,6 +276,16 @@ func (c *fakeCluster) Delete(ctx context.Context, r *deploy.Resolved) (*deploy.R
 }
 
 func (c *fakeCluster) WaitReady(ctx context.Context, refs []kube.Ref) ([]kube.Readiness, error) {
+	if c.waitStarted != nil {
+		c.waitStarted <- struct{}{}
+	}
+	if c.holdWait != nil {
+		select {
+		case <-c.holdWait:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.waits++
@@ -245,10 +308,10 @@ func (c *fakeCluster) snapshot() (pushes, applies []string) {
 
 // fakeFiles settles changes against a content map the test edits.
 type fakeFiles struct {
-	mu        sync.Mutex
-	content   map[string]string
-	settled   map[string]string
-	snapshots map[watch.Digest]string // content by digest, of the snapshots taken
+	mu          sync.Mutex
+	content     map[string]string
+	settled     map[string]string
+	snapshotted map[string]string // content as of the last Snapshot
 }
 
 func (f *fakeFiles) Settle(paths []string) []watch.Change {
@@ -261,21 +324,33 @@ func (f *fakeFiles) Settle(paths []string) []watch.Change {
 			continue
 		}
 		seen[p] = true
-		if f.content[p] != f.settled[p] {
-			f.settled[p] = f.content[p]
+		now, exists := f.content[p]
+		old, known := f.settled[p]
+		switch {
+		case !exists && known:
+			delete(f.settled, p)
+			out = append(out, watch.Change{Path: p, Op: watch.Removed})
+		case exists && !known:
+			f.settled[p] = now
+			out = append(out, watch.Change{Path: p, Op: watch.Created})
+		case exists && now != old:
+			f.settled[p] = now
 			out = append(out, watch.Change{Path: p, Op: watch.Written})
 		}
 	}
 	return out
 }
 
+// Snapshot records contents as the hash (the fake's content is its own hash).
 func (f *fakeFiles) Snapshot(paths []string) watch.Snapshot {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s := watch.Snapshot{Sums: map[string]watch.Digest{}}
 	for _, p := range paths {
-		s.Sums[p] = sha256.Sum256([]byte(f.content[p]))
-		f.snapshots[s.Sums[p]] = f.content[p]
+		if c, ok := f.content[p]; ok {
+			s.Sums[p] = sha256.Sum256([]byte(c))
+			f.snapshotted[p] = c
+		}
 	}
 	return s
 }
@@ -283,11 +358,17 @@ func (f *fakeFiles) Snapshot(paths []string) watch.Snapshot {
 func (f *fakeFiles) Prime(s watch.Snapshot, skip func(string) bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for p, sum := range s.Sums {
-		if skip == nil || !skip(p) {
-			f.settled[p] = f.snapshots[sum]
+	for p := range s.Sums {
+		if !skip(p) {
+			f.settled[p] = f.snapshotted[p]
 		}
 	}
+}
+
+func (f *fakeFiles) remove(p string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.content, p)
 }
 
 func (f *fakeFiles) write(p, content string) {
@@ -298,11 +379,12 @@ func (f *fakeFiles) write(p, content string) {
 
 // fakeReporter records what the loop shows.
 type fakeReporter struct {
-	mu      sync.Mutex
-	states  []State
-	applied []int // cycles that reported applying something
-	cycles  chan *Cycle
-	ready   chan *Cycle
+	mu          sync.Mutex
+	states      []State
+	applied     []int // cycles that reported applying something
+	deployables []Deployable
+	cycles      chan *Cycle
+	ready       chan *Cycle
 }
 
 func (r *fakeReporter) State(s State, _ string) {
@@ -318,5 +400,10 @@ func (r *fakeReporter) Applied(n int, objects []ObjectReport, _ time.Duration) {
 	r.applied = append(r.applied, n)
 }
 func (r *fakeReporter) Problem(error) {}
+func (r *fakeReporter) Deployable(d Deployable) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.deployables = append(r.deployables, d)
+}
 
 var errRefused = fmt.Errorf("registry 127.0.0.1:5000 is unreachable: %w", syscall.ECONNREFUSED)

@@ -54,6 +54,12 @@ func NewIndex(g *bazel.Graph, deployables []string) *Index {
 	return ix
 }
 
+// IsDeployable reports whether target is one of the index's deployables.
+func (ix *Index) IsDeployable(target string) bool {
+	i := sort.SearchStrings(ix.Deployables, target)
+	return i < len(ix.Deployables) && ix.Deployables[i] == target
+}
+
 // Files returns the number of indexed source files.
 func (ix *Index) Files() int { return len(ix.byFile) }
 
@@ -83,6 +89,19 @@ func (ix *Index) Paths() []string {
 		out = append(out, p)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// ContentPaths are the files whose content the loop tracks: every indexed
+// source, and the BUILD files of their folders (so that a removed folder says
+// its BUILD file went too). Missing ones are simply not found.
+func (ix *Index) ContentPaths() []string {
+	out := ix.Paths()
+	for dir := range ix.Dirs {
+		for _, name := range []string{"BUILD.bazel", "BUILD"} {
+			out = append(out, path.Join(dir, name))
+		}
+	}
 	return out
 }
 

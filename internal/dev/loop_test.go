@@ -8,10 +8,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/slipway-dev/slipway/internal/kube"
 	"github.com/slipway-dev/slipway/internal/watch"
 )
 
-const debounce = 100 * time.Millisecond
+const (
+	debounce = 100 * time.Millisecond
+	maxWait  = 10 * debounce
+)
 
 type loopHarness struct {
 	t       *testing.T
@@ -21,31 +25,47 @@ type loopHarness struct {
 	files   *fakeFiles
 	rep     *fakeReporter
 	events  chan watch.Event
+	vanish  chan kube.Vanished
+	actions chan Action
 }
 
 func startLoop(t *testing.T) *loopHarness {
 	t.Helper()
+	h := newLoopHarness(t)
+	h.run()
+	return h
+}
+
+// newLoopHarness prepares a loop over the shop graph; run starts it.
+func newLoopHarness(t *testing.T) *loopHarness {
 	h := &loopHarness{
 		t:     t,
 		clock: newFakeClock(),
 		ws:    &fakeWorkspace{graph: shopGraph(), broken: map[string]bool{}, version: map[string]int{}},
 		cluster: &fakeCluster{content: map[string]string{
 			"//cart:deploy": "1", "//orders:deploy": "1",
-		}},
-		files:  &fakeFiles{content: map[string]string{}, settled: map[string]string{}, snapshots: map[watch.Digest]string{}},
+		}, live: map[string]string{}, tracked: map[string]int{}},
+		files:  &fakeFiles{content: map[string]string{}, settled: map[string]string{}, snapshotted: map[string]string{}},
 		rep:    &fakeReporter{cycles: make(chan *Cycle, 100), ready: make(chan *Cycle, 10)},
 		events: make(chan watch.Event, 100),
+		vanish:  make(chan kube.Vanished, 10),
+		actions: make(chan Action, 10),
 	}
 	for _, p := range []string{"cart/main.go", "orders/main.go", "lib/money/money.go", "cart/deploy.yaml", "orders/deploy.yaml", "orders/schema.json"} {
 		h.files.content[p] = "v1"
 	}
+	return h
+}
+
+func (h *loopHarness) run() {
+	t := h.t
 	loop := &Loop{
-		Workspace: h.ws, Cluster: h.cluster, Files: h.files, Clock: h.clock, Reporter: h.rep,
-		Debounce: debounce, MinBackoff: time.Second, MaxBackoff: 8 * time.Second,
+		Workspace: h.ws, Loader: h.cluster, Cluster: h.cluster, Files: h.files, Clock: h.clock, Reporter: h.rep,
+		Debounce: debounce, MaxWait: maxWait, MinBackoff: time.Second, MaxBackoff: 8 * time.Second,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- loop.Run(ctx, h.events, make(chan error)) }()
+	go func() { done <- loop.Run(ctx, Inputs{Files: h.events, Problems: make(chan error), Vanished: h.vanish, Actions: h.actions}) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -57,7 +77,6 @@ func startLoop(t *testing.T) *loopHarness {
 			t.Error("Run did not return after cancel")
 		}
 	})
-	return h
 }
 
 func (h *loopHarness) cycle() *Cycle {
@@ -75,8 +94,15 @@ func (h *loopHarness) cycle() *Cycle {
 // its debounce timer.
 func (h *loopHarness) edit(path, content string) {
 	h.t.Helper()
+	h.files.mu.Lock()
+	_, existed := h.files.content[path]
+	h.files.mu.Unlock()
 	h.files.write(path, content)
-	h.events <- watch.Event{Path: path, Op: watch.Written}
+	op := watch.Written
+	if !existed {
+		op = watch.Created
+	}
+	h.events <- watch.Event{Path: path, Op: op}
 	h.clock.waitTimer(h.t, debounce)
 }
 
@@ -118,7 +144,7 @@ func TestFirstCycleDeploysEverything(t *testing.T) {
 		t.Errorf("pushed (-want +got):\n%s", diff)
 	}
 	// A first deploy applies everything (the server's dry-run decides what changes).
-	if diff := cmp.Diff([]string{"//cart:deploy *", "//orders:deploy *"}, sorted(applies)); diff != "" {
+	if diff := cmp.Diff([]string{"//cart:deploy [apps/Deployment/dev/cart]", "//orders:deploy [apps/Deployment/dev/orders]"}, sorted(applies)); diff != "" {
 		t.Errorf("applied (-want +got):\n%s", diff)
 	}
 	select {
@@ -293,7 +319,7 @@ func TestBuildFailureKeepsLastGoodDeployment(t *testing.T) {
 	if pushes, applies := h.cluster.snapshot(); len(pushes)+len(applies) != 0 || reportedApplied(h.rep, c.N) {
 		t.Errorf("a failed build pushed %v and applied %v", pushes, applies)
 	}
-	if d := deployable(c, "//cart:deploy"); d.State != "failed" {
+	if d := statusOf(c, "//cart:deploy"); d.State != "failed" {
 		t.Errorf("cart state %q, want failed", d.State)
 	}
 	// The fix deploys.
@@ -303,7 +329,7 @@ func TestBuildFailureKeepsLastGoodDeployment(t *testing.T) {
 	h.cluster.set("//cart:deploy", "3")
 	h.edit("cart/main.go", "fixed")
 	h.clock.Advance(debounce)
-	if c := h.cycle(); c.Outcome != OK || deployable(c, "//cart:deploy").State != "ready" {
+	if c := h.cycle(); c.Outcome != OK || statusOf(c, "//cart:deploy").State != "ready" {
 		t.Errorf("after the fix: outcome %s, errors %v", c.Outcome, c.Errors)
 	}
 }
@@ -323,23 +349,35 @@ func TestBuildFileChangeReindexes(t *testing.T) {
 	if diff := cmp.Diff([]string{"//cart:deploy", "//orders:deploy"}, c.Affected); diff != "" {
 		t.Errorf("affected after a BUILD change (-want +got):\n%s", diff)
 	}
-	// Nothing changed in the outputs: nothing pushed, nothing applied.
-	if pushes, applies := h.cluster.snapshot(); len(pushes)+len(applies) != 0 {
-		t.Errorf("unchanged outputs pushed %v and applied %v", pushes, applies)
+	// Nothing changed in the outputs: nothing pushed; every target is compared
+	// with the cluster, which has it all already.
+	pushes, applies := h.cluster.snapshot()
+	if len(pushes) != 0 || len(c.Applied) != 0 {
+		t.Errorf("unchanged outputs pushed %v and changed %v", pushes, c.Applied)
+	}
+	if diff := cmp.Diff([]string{"//cart:deploy []", "//orders:deploy []"}, sorted(applies)); diff != "" {
+		t.Errorf("applies (-want +got):\n%s", diff)
 	}
 }
 
 func TestNewFileReindexesOnce(t *testing.T) {
 	h := startLoop(t)
 	h.ready()
-	h.edit("docs/notes.md", "v1") // not in the graph: index again to find out
+	h.edit("docs/notes.md", "v1") // new, not in the graph: index again to find out
 	h.clock.Advance(debounce)
 	if c := h.cycle(); c.Outcome != NoOp {
 		t.Errorf("outcome %s, want no-op", c.Outcome)
 	}
-	h.edit("docs/notes.md", "v2") // known unrelated now: no query
+	// Writes to it now change no deployable's inputs: no timer, no query.
+	h.files.write("docs/notes.md", "v2")
+	h.events <- watch.Event{Path: "docs/notes.md", Op: watch.Written}
+	h.cluster.set("//orders:deploy", "2")
+	h.edit("orders/main.go", "v2")
 	h.clock.Advance(debounce)
-	h.cycle()
+	c := h.cycle()
+	if !cmp.Equal(c.Files, []string{"orders/main.go"}) {
+		t.Errorf("next cycle's files %v, want orders/main.go alone", c.Files)
+	}
 	h.ws.mu.Lock()
 	defer h.ws.mu.Unlock()
 	if h.ws.indexes != 2 {
@@ -440,7 +478,7 @@ func containsState(r *fakeReporter, s State) bool {
 	return false
 }
 
-func deployable(c *Cycle, target string) Deployable {
+func statusOf(c *Cycle, target string) Deployable {
 	for _, d := range c.Deployables {
 		if d.Target == target {
 			return d

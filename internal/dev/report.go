@@ -31,32 +31,52 @@ type ImageReport struct {
 
 // ObjectReport is one applied object.
 type ObjectReport struct {
+	Target    string `json:"target,omitempty"`
 	Kind      string `json:"kind"`
 	Namespace string `json:"namespace,omitempty"`
 	Name      string `json:"name"`
 	Action    string `json:"action"`
+	// Change holds the object as it was and as applied (server-side), for views
+	// that show the applied YAML and its diff. Not serialized.
+	Change *kube.Change `json:"-"`
 }
 
 // Cycle reports one cycle of the loop.
 type Cycle struct {
-	Type     string         `json:"type"` // "cycle"
-	N        int            `json:"n"`
-	Files    []string       `json:"files"`
-	Affected []string       `json:"affected"`
-	Images   []ImageReport  `json:"images"`
-	Applied  []ObjectReport `json:"applied"`
-	Outcome  Outcome        `json:"outcome"`
-	Errors   []string       `json:"errors,omitempty"`
+	Type     string   `json:"type"` // "cycle"
+	N        int      `json:"n"`
+	Files    []string `json:"files"`
+	Affected []string `json:"affected"`
+	// Reasons says, for each affected deployable, what put it in the cycle: the
+	// changed files among its inputs, or "graph" (BUILD or Starlark files, the
+	// first cycle), "vanished" (objects deleted behind the loop's back),
+	// "trigger" (asked for), "enabled".
+	Reasons map[string][]string `json:"reasons,omitempty"`
+	Images  []ImageReport       `json:"images"`
+	Applied []ObjectReport      `json:"applied"`
+	Outcome Outcome             `json:"outcome"`
+	Errors  []string            `json:"errors,omitempty"`
 	// PhaseMillis is the time spent in each phase.
 	PhaseMillis map[State]int64 `json:"phaseMillis"`
 	TotalMillis int64           `json:"totalMillis"`
 	Deployables []Deployable    `json:"deployables"`
 }
 
+// States of a deployable.
+const (
+	StatePending   = "pending"   // not built yet
+	StateBuilding  = "building"  // a cycle builds it
+	StateDeploying = "deploying" // a cycle pushes, applies and waits for it
+	StateReady     = "ready"     // deployed, every object ready
+	StateNotReady  = "not-ready" // deployed, some object failed or is not ready in time
+	StateFailed    = "failed"    // its last build or deploy failed; the last good deployment keeps running
+	StateDisabled  = "disabled"  // left out of cycles and deleted from the cluster until enabled
+)
+
 // Deployable is the state of one deployable after a cycle.
 type Deployable struct {
 	Target string `json:"target"`
-	// State is "ready", "not-ready", "failed" (its last build or deploy) or "pending".
+	// State is one of the State* constants.
 	State       string    `json:"state"`
 	Digest      string    `json:"digest,omitempty"` // of its first image
 	LastCycleMS int64     `json:"lastCycleMillis,omitempty"`
@@ -77,8 +97,10 @@ type Reporter interface {
 	Ready(c *Cycle)
 	// Problem reports something outside a cycle (a watcher error, say).
 	Problem(err error)
+	// Deployable is called whenever a deployable's state changes.
+	Deployable(d Deployable)
 }
 
-func objectReport(c kube.Change) ObjectReport {
-	return ObjectReport{Kind: c.Ref.Kind, Namespace: c.Ref.Namespace, Name: c.Ref.Name, Action: string(c.Action)}
+func objectReport(target string, c kube.Change) ObjectReport {
+	return ObjectReport{Target: target, Kind: c.Ref.Kind, Namespace: c.Ref.Namespace, Name: c.Ref.Name, Action: string(c.Action), Change: &c}
 }

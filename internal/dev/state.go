@@ -10,8 +10,8 @@ import (
 	"github.com/slipway-dev/slipway/internal/watch"
 )
 
-// State is where the loop is. A cycle goes index (when the graph may have
-// changed) → build → push → apply → wait, and back to idle.
+// State is what the loop is doing, as people see it. A cycle goes index (when the
+// graph may have changed) → build → push → apply → wait, and back to idle.
 type State string
 
 const (
@@ -26,9 +26,13 @@ const (
 	Backoff State = "backoff"
 )
 
-// cancellable reports whether a newer change may cancel a cycle in this state:
-// interrupting an index or a build loses nothing, a push or an apply half done would.
-func (s State) cancellable() bool { return s == Indexing || s == Building }
+// cancellable reports whether a newer change may cancel a cycle in this phase:
+// interrupting an index, a build or a push loses nothing (blobs are content
+// addressed), nor does a wait for readiness (the next cycle looks again); an
+// apply half done would leave the cluster between two versions.
+func (s State) cancellable() bool {
+	return s == Indexing || s == Building || s == Pushing || s == Waiting
+}
 
 // Clock is the loop's time; tests use a fake one.
 type Clock interface {
@@ -49,26 +53,77 @@ type Workspace interface {
 	Build(ctx context.Context, targets []string) (*bazel.BuildResult, error)
 }
 
+// Loader turns a built deployable into what is deployed: its objects with final
+// namespaces and image references. It reads Bazel's outputs and sends no request.
+type Loader interface {
+	Load(target string, built *bazel.TargetResult) (*deploy.Resolved, error)
+}
+
 // Cluster is what the loop needs to deploy.
 type Cluster interface {
-	// Resolve loads a built target for this cluster.
-	Resolve(target string, built *bazel.TargetResult) (*deploy.Resolved, error)
+	// Push pushes images the registry lacks. Results come back for the images that
+	// were pushed, also when err is not nil.
 	Push(ctx context.Context, images []deploy.Image) ([]deploy.PushResult, error)
-	// Apply applies only (objects whose keys are in only; all when only is nil),
-	// prunes, and records the inventory. It pushes nothing and does not wait.
-	Apply(ctx context.Context, r *deploy.Resolved, only map[string]bool) (*deploy.Report, error)
+	// Apply compares every object of r with the cluster (server-side dry-run),
+	// writes those that differ, prunes objects r no longer renders and records the
+	// inventory. It pushes nothing and does not wait.
+	Apply(ctx context.Context, r *deploy.Resolved) (*deploy.Report, error)
 	// Delete removes what a target deployed (its inventory): the loop calls it for
 	// deployables that are gone from the workspace.
 	Delete(ctx context.Context, r *deploy.Resolved) (*deploy.Report, error)
 	WaitReady(ctx context.Context, refs []kube.Ref) ([]kube.Readiness, error)
-	// Follow streams the logs of the objects' pods, replacing earlier streams of
-	// the same objects.
+	// Follow streams the logs of the objects' pods, replacing the target's earlier
+	// streams. Problems go to the loop's problem channel.
 	Follow(ctx context.Context, target string, refs []kube.Ref)
+	// Track watches a target's objects (nil refs: stop watching it); each one
+	// deleted by someone else is sent on the loop's Vanished input.
+	Track(target string, refs []kube.Ref)
+	// IsTransient tells a failure worth retrying (the cluster or registry
+	// unreachable) from one a retry cannot fix (an invalid object, a refusal).
+	IsTransient(err error) bool
 }
 
 // Files settles raw file events into real content changes.
 type Files interface {
+	// Settle returns which of paths changed content since the last Settle or
+	// Prime, and records their content now.
 	Settle(paths []string) []watch.Change
+	// Snapshot hashes files now, changing nothing.
 	Snapshot(paths []string) watch.Snapshot
+	// Prime records a snapshot, except the paths skip names.
 	Prime(s watch.Snapshot, skip func(path string) bool)
+}
+
+// ActionKind is what a person or tool asks of the running loop.
+type ActionKind string
+
+const (
+	// Trigger rebuilds and redeploys a deployable now, whatever changed.
+	Trigger ActionKind = "trigger"
+	// Disable deletes a deployable's objects and leaves it out of cycles.
+	Disable ActionKind = "disable"
+	// Enable deploys a disabled deployable again.
+	Enable ActionKind = "enable"
+)
+
+// Action is a request to the loop (from the UI or its API).
+type Action struct {
+	Kind   ActionKind
+	Target string
+	// Reply, when set, receives nil once the loop took the action in, or why it
+	// refused (an unknown target, say). It must have room for one value.
+	Reply chan<- error
+}
+
+// Inputs are what the loop reacts to besides its own timers and cycles.
+type Inputs struct {
+	// Files are raw file events from the watcher.
+	Files <-chan watch.Event
+	// Problems are errors from outside any cycle (the watcher, log streams).
+	Problems <-chan error
+	// Vanished reports deployed objects someone deleted behind the loop's back
+	// (nil: none); their owners are redeployed.
+	Vanished <-chan kube.Vanished
+	// Actions are requests from the UI or its API (nil: none).
+	Actions <-chan Action
 }

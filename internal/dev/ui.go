@@ -83,10 +83,24 @@ func (r *TextReporter) CycleDone(c *Cycle) {
 func (r *TextReporter) Applied(int, []ObjectReport, time.Duration) {}
 
 func (r *TextReporter) Ready(c *Cycle) {
-	r.printf("ready: all %d deployables are up; edit a file to redeploy what it affects", len(c.Deployables))
+	var failed []string
+	for _, d := range c.Deployables {
+		if d.State != StateReady {
+			failed = append(failed, fmt.Sprintf("%s (%s)", d.Target, d.State))
+		}
+	}
+	if len(failed) == 0 {
+		r.printf("ready: all %d deployables are up; edit a file to redeploy what it affects", len(c.Deployables))
+		return
+	}
+	r.printf("ready: %d of %d deployables are up; not up: %s. Edit a file to redeploy what it affects",
+		len(c.Deployables)-len(failed), len(c.Deployables), strings.Join(failed, ", "))
 }
 
 func (r *TextReporter) Problem(err error) { r.printf("problem: %v", err) }
+
+// Deployable shows nothing: each cycle's table shows the states.
+func (r *TextReporter) Deployable(Deployable) {}
 
 func table(ds []Deployable) string {
 	var b strings.Builder
@@ -156,6 +170,9 @@ func (r *JSONReporter) Applied(cycle int, objects []ObjectReport, sinceStart tim
 func (r *JSONReporter) Ready(c *Cycle) {
 	r.write(map[string]any{"type": "ready", "cycle": c.N, "deployables": c.Deployables})
 }
+
+// Deployable writes nothing: cycles carry the states.
+func (r *JSONReporter) Deployable(Deployable) {}
 
 func (r *JSONReporter) Problem(err error) {
 	r.write(map[string]any{"type": "problem", "error": err.Error()})

@@ -1,4 +1,4 @@
-package ci
+package deployable
 
 import (
 	"context"
@@ -34,7 +34,7 @@ func TestDeployableLabels(t *testing.T) {
 		"//services/a:deploy": "manifests_rule",
 		"//services/a:lib":    "go_library", // a kind() answer has only what it asked for, but be safe
 	}}}
-	got, err := deployableLabels(context.Background(), b, []string{"//services/..."}, nil)
+	got, err := Discover(context.Background(), b, []string{"//services/..."}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,13 +46,13 @@ func TestDeployableLabels(t *testing.T) {
 	}
 
 	plain := &fakeBazel{}
-	got, err = deployableLabels(context.Background(), plain, []string{"//services/a:deploy"}, nil)
+	got, err = Discover(context.Background(), plain, []string{"//services/a:deploy"}, nil)
 	if err != nil || !cmp.Equal(got, []string{"//services/a:deploy"}) || len(plain.queries) != 0 {
 		t.Errorf("plain labels: %v, %v, queries %v; want them as they are, no query", got, err, plain.queries)
 	}
 
 	empty := &fakeBazel{graph: &bazel.Graph{Kinds: map[string]string{}}}
-	if _, err := deployableLabels(context.Background(), empty, []string{"//docs/..."}, nil); err == nil {
+	if _, err := Discover(context.Background(), empty, []string{"//docs/..."}, nil); err == nil {
 		t.Error("a pattern with no manifests targets resolved without error")
 	}
 }
