@@ -31,10 +31,13 @@ func TestDevLoopFaults(t *testing.T) {
 	ns := "shop-" + user
 	defer cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
 
-	d := startDev(t, w, []string{"USER=" + user})
+	// A debounce of 1s: the writer below writes every 50ms, so on a loaded machine
+	// too its writes would never leave a quiet second if they counted.
+	d := startDev(t, w, []string{"USER=" + user}, "--debounce=1s")
 	d.waitReady(20 * time.Minute)
 
 	t.Run("a writer to a log in a package does not starve an edit", func(t *testing.T) {
+		d := d.in(t)
 		stop := make(chan struct{})
 		done := make(chan struct{})
 		logPath := w.path("examples/shop/catalog/app.log")
@@ -66,6 +69,7 @@ func TestDevLoopFaults(t *testing.T) {
 	})
 
 	t.Run("objects deleted behind the loop's back come back", func(t *testing.T) {
+		d := d.in(t)
 		svc, err := cs.CoreV1().Services(ns).Get(ctx, "catalog", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -84,6 +88,7 @@ func TestDevLoopFaults(t *testing.T) {
 	})
 
 	t.Run("an invalid object fails its target without retries, and its fix deploys", func(t *testing.T) {
+		d := d.in(t)
 		good := w.read("examples/shop/catalog/deploy.yaml")
 		w.edit("examples/shop/catalog/deploy.yaml", "          readinessProbe:", "          resources:\n            limits: {memory: 128Mb}\n          readinessProbe:")
 		c := d.next()
@@ -101,6 +106,7 @@ func TestDevLoopFaults(t *testing.T) {
 	})
 
 	t.Run("a renamed package folder is followed", func(t *testing.T) {
+		d := d.in(t)
 		if err := os.Rename(w.path("examples/shop/worker"), w.path("examples/shop/reports")); err != nil {
 			t.Fatal(err)
 		}
@@ -118,6 +124,7 @@ func TestDevLoopFaults(t *testing.T) {
 	})
 
 	t.Run("a deleted package folder is removed from the cluster", func(t *testing.T) {
+		d := d.in(t)
 		if err := os.RemoveAll(w.path("examples/shop/reports")); err != nil {
 			t.Fatal(err)
 		}
@@ -130,6 +137,7 @@ func TestDevLoopFaults(t *testing.T) {
 		}
 	})
 	t.Run("reverting after a conflict does not report a stale OK", func(t *testing.T) {
+		d := d.in(t)
 		// Another field manager takes CACHE_MAX_AGE over.
 		patch := `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"catalog-config"},"data":{"CACHE_MAX_AGE":"99"}}`
 		force := true
@@ -160,6 +168,13 @@ func TestDevLoopFaults(t *testing.T) {
 			t.Errorf("CACHE_MAX_AGE %q (%v), want 30 after --force-conflicts", live.Data["CACHE_MAX_AGE"], err)
 		}
 	})
+}
+
+// in is the loop as seen from a subtest: failures are reported on t.
+func (d *devLoop) in(t *testing.T) *devLoop {
+	c := *d
+	c.t = t
+	return &c
 }
 
 // nextWith returns the next cycle whose files include path.
