@@ -242,36 +242,40 @@ func TestPushThroughAStallingRegistry(t *testing.T) {
 		t.Logf("pushed in %s, one stalled attempt included", took.Round(time.Millisecond))
 	})
 
-	t.Run("cancelling interrupts an upload in flight", func(t *testing.T) {
-		proxy.stall(-1)
-		defer proxy.recover()
-		img, err := random.Image(4<<20, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		repo, err := name.NewRepository(proxy.addr + "/stalltest/cancel")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := publish.NewRemote(nil)
-		p.StallTimeout = time.Hour // only the cancellation ends it
-		ctx, cancel := context.WithCancel(context.Background())
-		result := make(chan error, 1)
-		go func() {
-			_, err := p.Publish(ctx, publish.Artifact{Image: img}, repo)
-			result <- err
-		}()
-		<-proxy.stalled
-		start := time.Now()
-		cancel()
-		err = <-result
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("cancelled push: %v, want context.Canceled", err)
-		}
-		if d := time.Since(start); d > 2*time.Second {
-			t.Errorf("returned %s after the cancellation", d)
-		}
-	})
+	t.Run("cancelling interrupts an upload in flight", func(t *testing.T) { testCancelInterruptsAnUpload(t, proxy) })
+}
+
+// testCancelInterruptsAnUpload pushes (in process) through the stalling proxy and
+// cancels once the upload stalls: the push returns at once.
+func testCancelInterruptsAnUpload(t *testing.T, proxy *stallProxy) {
+	proxy.stall(-1)
+	defer proxy.recover()
+	img, err := random.Image(4<<20, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := name.NewRepository(proxy.addr + "/stalltest/cancel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := publish.NewRemote(nil)
+	p.StallTimeout = time.Hour // only the cancellation ends it
+	ctx, cancel := context.WithCancel(context.Background())
+	result := make(chan error, 1)
+	go func() {
+		_, err := p.Publish(ctx, publish.Artifact{Image: img}, repo)
+		result <- err
+	}()
+	<-proxy.stalled
+	start := time.Now()
+	cancel()
+	err = <-result
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled push: %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("returned %s after the cancellation", d)
+	}
 }
 
 // slipway ci through a stalling registry fails within the stall timeout, naming

@@ -117,21 +117,20 @@ type outcome struct {
 	Starts    int
 }
 
-func TestOpen(t *testing.T) {
-	prod, prodConnections := countingListener(t)
-	kind := apiServer(t)
-	kubeconfig := writeKubeconfig(t, map[string]string{"prod": prod, "kind-dev": kind}, "prod")
-	noContext := writeKubeconfig(t, map[string]string{"kind-dev": kind}, "")
-	kindCurrent := writeKubeconfig(t, map[string]string{"prod": prod, "kind-dev": kind}, "kind-dev")
+// openCase is a Request, the state of the local cluster, and what must follow.
+type openCase struct {
+	name     string
+	req      Request
+	instance string // "up", "down" (started before), "never"
+	want     outcome
+	errParts []string
+	logParts []string
+}
 
-	tests := []struct {
-		name     string
-		req      Request
-		instance string // "up", "down" (started before), "never"
-		want     outcome
-		errParts []string
-		logParts []string
-	}{
+// openCases: prod (a counting listener) is the current context of kubeconfig;
+// noContext has no current context; kindCurrent's current context answers.
+func openCases(prod, kubeconfig, noContext, kindCurrent string) []openCase {
+	return []openCase{
 		{name: "a current context that is not allowed is refused before any request",
 			req: Request{Kubeconfig: kubeconfig}, instance: "up",
 			want:     outcome{Err: "refused"},
@@ -187,7 +186,15 @@ func TestOpen(t *testing.T) {
 			want:     outcome{Err: "unknown"},
 			errParts: []string{`has no context "staging" (it has kind-dev, prod)`, "--local"}},
 	}
-	for _, tt := range tests {
+}
+
+func TestOpen(t *testing.T) {
+	prod, prodConnections := countingListener(t)
+	kind := apiServer(t)
+	kubeconfig := writeKubeconfig(t, map[string]string{"prod": prod, "kind-dev": kind}, "prod")
+	noContext := writeKubeconfig(t, map[string]string{"kind-dev": kind}, "")
+	kindCurrent := writeKubeconfig(t, map[string]string{"prod": prod, "kind-dev": kind}, "kind-dev")
+	for _, tt := range openCases(prod, kubeconfig, noContext, kindCurrent) {
 		t.Run(tt.name, func(t *testing.T) {
 			before := prodConnections()
 			inst := &fakeInstance{starting: localCluster(t)}
