@@ -14,6 +14,7 @@ import (
 
 	"github.com/slipway-dev/slipway/internal/bazel"
 	"github.com/slipway-dev/slipway/internal/ci"
+	"github.com/slipway-dev/slipway/internal/connect"
 	"github.com/slipway-dev/slipway/internal/deploy"
 	"github.com/slipway-dev/slipway/internal/deployable"
 	"github.com/slipway-dev/slipway/internal/kube"
@@ -88,12 +89,14 @@ type CIReport struct {
 	Failures  []string           `json:"failures,omitempty"`
 }
 
-func (d *deployRun) run(ctx context.Context, f *ciFlags, built []*deployable.Built) error {
-	clients, regs, err := d.connect(ctx, f.log)
+// run deploys built targets to dest (resolved, and admitted by the guard, before
+// the build).
+func (d *deployRun) run(ctx context.Context, f *ciFlags, built []*deployable.Built, dest *connect.Destination) error {
+	clients, regs, err := d.open(ctx, dest)
 	if err != nil {
 		return err
 	}
-	publisher := publish.NewRemote(publish.LoadMountCache(publish.DefaultMountCachePath()))
+	publisher := d.newPublisher(printPushProgress(f.log))
 	deployer := &deploy.Deployer{Clients: clients, Publisher: publisher, ForceConflicts: d.forceConflicts}
 	report := &CIReport{Context: clients.Context, DryRun: d.dryRun}
 	before := clients.Requests.Snapshot()
@@ -234,11 +237,15 @@ unless --allow-context.`,
 			if err := o.check(); err != nil {
 				return err
 			}
+			dest, err := o.resolve(o.log) // the guard, before the build
+			if err != nil {
+				return err
+			}
 			built, err := deployable.Build(cmd.Context(), o.bazelClient(o.workspace), o.targets, o.buildFlags)
 			if err != nil {
 				return err
 			}
-			return o.deployRun.run(cmd.Context(), &o.ciFlags, built)
+			return o.deployRun.run(cmd.Context(), &o.ciFlags, built, dest)
 		},
 	}
 	o.ciFlags.bind(cmd)
@@ -291,6 +298,14 @@ func (o *affectedOptions) run(ctx context.Context) error {
 	if o.dryRun && !o.deploy {
 		return fmt.Errorf("--dry-run goes with --deploy (affected itself writes nothing)")
 	}
+	var dest *connect.Destination
+	if o.deploy { // the guard, before the comparison builds anything
+		d, err := o.resolve(o.log)
+		if err != nil {
+			return err
+		}
+		dest = d
+	}
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		return err
@@ -327,7 +342,7 @@ func (o *affectedOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return o.deployRun.run(ctx, &o.ciFlags, built)
+	return o.deployRun.run(ctx, &o.ciFlags, built, dest)
 }
 
 func (o *affectedOptions) print(changes []ci.Change) error {

@@ -13,29 +13,26 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"github.com/slipway-dev/slipway/internal/connect"
 	"github.com/slipway-dev/slipway/internal/deploy"
 	"github.com/slipway-dev/slipway/internal/kube"
-	"github.com/slipway-dev/slipway/internal/publish"
 )
 
 // deployFlags are shared by apply, diff, delete and show.
 type deployFlags struct {
-	spec          string
-	execRoot      string
-	target        kube.Target
-	allowContexts []string
-	namespace     string
-	registry      string
-	json          bool
-	out, log      io.Writer
+	connectFlags
+	spec      string
+	execRoot  string
+	namespace string
+	registry  string
+	json      bool
+	out, log  io.Writer
 }
 
 func (f *deployFlags) bind(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.spec, "spec", "", "the manifests target's deploy spec (<name>.deploy.json; set by the run target)")
 	cmd.Flags().StringVar(&f.execRoot, "execroot", "", "find the spec's files under this Bazel execution root instead of runfiles")
-	cmd.Flags().StringVar(&f.target.Kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG or ~/.kube/config)")
-	cmd.Flags().StringVar(&f.target.Context, "context", "", "kubeconfig context (default: the current context)")
-	cmd.Flags().StringSliceVar(&f.allowContexts, "allow-context", nil, "allow writing to this non-local context (repeatable)")
+	f.connectFlags.bind(cmd)
 	cmd.Flags().StringVar(&f.namespace, "namespace", "", "namespace for objects without one (default: the target's namespace attribute)")
 	cmd.Flags().StringVar(&f.registry, "registry", os.Getenv("SLIPWAY_REGISTRY"), "registry to push to and deploy from (default $SLIPWAY_REGISTRY, else images' registry attributes, else the cluster's local-registry-hosting ConfigMap)")
 	cmd.Flags().BoolVar(&f.json, "json", false, "print a JSON report")
@@ -55,9 +52,20 @@ type session struct {
 	resolved *deploy.Resolved
 }
 
-// open loads the target, connects (checking the context guard before any request
-// when the command writes), and resolves registries and namespaces.
-func (f *deployFlags) open(ctx context.Context, writes bool) (*session, error) {
+// clusterUse is how a command uses the cluster, which decides what the guard
+// admits (internal/connect) and whether it connects at all.
+type clusterUse int
+
+const (
+	writesCluster   clusterUse = iota // apply, delete
+	readsCluster                      // diff
+	readsRegistries                   // show: connects only to ask for the registry
+)
+
+// open loads the target, connects through internal/connect (the context guard,
+// with the target's allowed_contexts, decides before any request), and resolves
+// registries and namespaces.
+func (f *deployFlags) open(ctx context.Context, use clusterUse) (*session, error) {
 	spec, err := deploy.ReadSpec(f.spec)
 	if err != nil {
 		return nil, err
@@ -66,29 +74,43 @@ func (f *deployFlags) open(ctx context.Context, writes bool) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := kube.Connect(f.target)
-	if err != nil {
-		return nil, err
+	regs := deploy.Registries{}
+	if f.registry != "" {
+		regs = deploy.Registries{Push: f.registry, Pull: f.registry, Override: true}
 	}
-	if writes {
-		guard := kube.Guard{Allowed: append(append([]string(nil), spec.AllowedContexts...), f.allowContexts...)}
-		if err := guard.Check(conn.Context); err != nil {
+	s := &session{}
+	var discoverErr error
+	if use != readsRegistries || needsRegistryDiscovery(t, f.registry) {
+		c, err := connect.Open(ctx, f.request(f.log, use != writesCluster, spec.AllowedContexts...))
+		if err != nil {
 			return nil, err
 		}
+		s.clients = c.Clients
+		if f.registry == "" {
+			regs, discoverErr = registriesFor(ctx, "", c.Clients)
+		}
 	}
-	clients, err := kube.NewClients(conn)
-	if err != nil {
-		return nil, err
-	}
-	regs, discoverErr := registriesFor(ctx, f.registry, clients)
-	resolved, err := deploy.Resolve(t, deploy.Settings{Namespace: f.namespace, Registries: regs})
+	s.resolved, err = deploy.Resolve(t, deploy.Settings{Namespace: f.namespace, Registries: regs})
 	if err != nil && discoverErr != nil {
-		err = fmt.Errorf("%w (asking context %q: %v)", err, conn.Context, discoverErr)
+		err = fmt.Errorf("%w (%v)", err, discoverErr)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &session{clients: clients, resolved: resolved}, nil
+	return s, nil
+}
+
+// needsRegistryDiscovery: some image names no registry and none was given.
+func needsRegistryDiscovery(t *deploy.Target, registry string) bool {
+	if registry != "" {
+		return false
+	}
+	for _, img := range t.Inventory.Images {
+		if img.Registry == "" {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *deployFlags) printReport(r *deploy.Report) error {
@@ -121,9 +143,9 @@ func (f *deployFlags) printReport(r *deploy.Report) error {
 	return nil
 }
 
-// deployCommand makes a command that opens a manifests target (checking the context
-// guard before any request when it writes) and runs do on it.
-func deployCommand(use, short string, writes bool, do func(ctx context.Context, o *deployFlags, s *session) error) *cobra.Command {
+// deployCommand makes a command that opens a manifests target (the context guard
+// decides before any request) and runs do on it.
+func deployCommand(use, short string, access clusterUse, do func(ctx context.Context, o *deployFlags, s *session) error) *cobra.Command {
 	o := &deployFlags{}
 	cmd := &cobra.Command{
 		Use:   use,
@@ -131,7 +153,7 @@ func deployCommand(use, short string, writes bool, do func(ctx context.Context, 
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.out, o.log = cmd.OutOrStdout(), cmd.ErrOrStderr()
-			s, err := o.open(cmd.Context(), writes)
+			s, err := o.open(cmd.Context(), access)
 			if err != nil {
 				return err
 			}
@@ -153,21 +175,23 @@ func (f *deployFlags) finish(r *deploy.Report, err error) error {
 func newApplyCmd() *cobra.Command {
 	var forceConflicts bool
 	var timeout time.Duration
-	cmd := deployCommand("apply --spec FILE", "Deploy a manifests target: push its images, apply what changed, prune, wait", true,
+	var push pushFlags
+	cmd := deployCommand("apply --spec FILE", "Deploy a manifests target: push its images, apply what changed, prune, wait", writesCluster,
 		func(ctx context.Context, o *deployFlags, s *session) error {
 			d := &deploy.Deployer{
-				Clients: s.clients, Publisher: publish.NewRemote(publish.LoadMountCache(publish.DefaultMountCachePath())),
+				Clients: s.clients, Publisher: push.newPublisher(printPushProgress(o.log)),
 				ForceConflicts: forceConflicts, ReadyTimeout: timeout,
 			}
 			return o.finish(d.Apply(ctx, s.resolved, deploy.ApplyOptions{}))
 		})
 	cmd.Flags().BoolVar(&forceConflicts, "force-conflicts", false, "take over fields other field managers own (otherwise a conflict fails the apply)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for changed objects to become ready (0: do not wait)")
+	push.bind(cmd)
 	return cmd
 }
 
 func newDiffCmd() *cobra.Command {
-	return deployCommand("diff --spec FILE", "Print what apply would change, as unified diffs of live and desired objects", false,
+	return deployCommand("diff --spec FILE", "Print what apply would change, as unified diffs of live and desired objects", readsCluster,
 		func(ctx context.Context, o *deployFlags, s *session) error {
 			report, err := (&deploy.Deployer{Clients: s.clients}).Diff(ctx, s.resolved)
 			if err != nil {
@@ -194,14 +218,14 @@ func newDiffCmd() *cobra.Command {
 }
 
 func newDeleteCmd() *cobra.Command {
-	return deployCommand("delete --spec FILE", "Delete exactly the objects a manifests target applied (its inventory)", true,
+	return deployCommand("delete --spec FILE", "Delete exactly the objects a manifests target applied (its inventory)", writesCluster,
 		func(ctx context.Context, o *deployFlags, s *session) error {
 			return o.finish((&deploy.Deployer{Clients: s.clients}).Delete(ctx, s.resolved))
 		})
 }
 
 func newShowCmd() *cobra.Command {
-	return deployCommand("show --spec FILE", "Print a manifests target's objects as apply would send them", false,
+	return deployCommand("show --spec FILE", "Print a manifests target's objects as apply would send them", readsRegistries,
 		func(_ context.Context, o *deployFlags, s *session) error {
 			return writeYAML(o.out, s.resolved.Objects)
 		})

@@ -14,7 +14,6 @@ import (
 	"github.com/slipway-dev/slipway/internal/deploy"
 	"github.com/slipway-dev/slipway/internal/dev"
 	"github.com/slipway-dev/slipway/internal/kube"
-	"github.com/slipway-dev/slipway/internal/publish"
 	"github.com/slipway-dev/slipway/internal/watch"
 )
 
@@ -43,9 +42,11 @@ from. On each change it rebuilds only the affected targets (one Bazel invocation
 pushes only images whose digest changed, applies only objects whose rendered content
 changed, and waits for them to be ready. A build error keeps the last good deployment.
 
-With no kubeconfig context configured (or reachable), it starts the local cluster and
-registry (slipway cluster up) and uses them. Only local contexts are written to unless
-allowed with --allow-context. Ctrl-C stops it.`,
+With no kubeconfig context configured (or with --local), it uses slipway's local
+cluster and registry, starting them if need be (slipway cluster up). Only local
+contexts are used unless allowed with --allow-context: a current context that is not
+allowed is refused before any request, and an allowed one that does not answer is an
+error; neither is replaced by another cluster. Ctrl-C stops it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.out, o.log = cmd.OutOrStdout(), cmd.ErrOrStderr()
@@ -108,7 +109,7 @@ func (o *devOptions) run(ctx context.Context) error {
 	k8s := &dev.KubeCluster{
 		Deployer: &deploy.Deployer{
 			Clients:        clients,
-			Publisher:      publish.NewRemote(publish.LoadMountCache(publish.DefaultMountCachePath())),
+			Publisher:      o.newPublisher(printPushProgress(o.log)),
 			ForceConflicts: o.forceConflicts,
 		},
 		ReadyTimeout: o.readyTimeout,

@@ -9,53 +9,51 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
 
+	"github.com/slipway-dev/slipway/internal/connect"
 	"github.com/slipway-dev/slipway/internal/kube"
 	"github.com/slipway-dev/slipway/internal/publish"
 )
 
 // registryFlags choose where images go: --registry, else the image rule's registry
 // attribute (--default-registry, set by the .push launcher), else the cluster's
-// KEP-1755 ConfigMap.
+// KEP-1755 ConfigMap, asked through internal/connect (the context guard decides
+// before any request; asking only reads, so a context named with --context may be
+// asked).
 type registryFlags struct {
+	connectFlags
 	registry        string
 	defaultRegistry string
-	target          kube.Target
 }
 
 func (f *registryFlags) bind(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.registry, "registry", os.Getenv("SLIPWAY_REGISTRY"), "registry to push to (default $SLIPWAY_REGISTRY, else the image's registry attribute, else the cluster's local-registry-hosting ConfigMap)")
 	cmd.Flags().StringVar(&f.defaultRegistry, "default-registry", "", "registry to use when --registry is not given (set by .push targets from the image's registry attribute)")
-	cmd.Flags().StringVar(&f.target.Kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG or ~/.kube/config)")
-	cmd.Flags().StringVar(&f.target.Context, "context", "", "kubeconfig context (default: the current context)")
+	f.connectFlags.bind(cmd)
 }
 
 // resolve returns the registry host to push to.
-func (f *registryFlags) resolve(ctx context.Context) (string, error) {
+func (f *registryFlags) resolve(ctx context.Context, log io.Writer) (string, error) {
 	if f.registry != "" {
 		return f.registry, nil
 	}
 	if f.defaultRegistry != "" {
 		return f.defaultRegistry, nil
 	}
-	conn, err := kube.Connect(f.target)
+	s, err := connect.Open(ctx, f.request(log, true))
 	if err != nil {
-		return "", fmt.Errorf("no --registry given, and no cluster to ask for its local registry: %w", err)
+		return "", fmt.Errorf("no --registry given, so asking the cluster for its local registry: %w", err)
 	}
-	client, err := kubernetes.NewForConfig(conn.Config)
+	reg, err := kube.DiscoverRegistry(ctx, s.Clients.Typed)
 	if err != nil {
-		return "", err
-	}
-	reg, err := kube.DiscoverRegistry(ctx, client)
-	if err != nil {
-		return "", fmt.Errorf("context %q: %w", conn.Context, err)
+		return "", fmt.Errorf("context %q: %w", s.Context, err)
 	}
 	return reg.Host, nil
 }
 
 type pushOptions struct {
 	registryFlags
+	pushFlags
 	layout     string
 	repository string
 	tags       []string
@@ -80,6 +78,7 @@ registry where slipway pushed them before. It prints registry/repository@sha256:
 		},
 	}
 	o.registryFlags.bind(cmd)
+	o.pushFlags.bind(cmd)
 	cmd.Flags().StringVar(&o.layout, "layout", "", "the OCI image layout directory to push (required)")
 	cmd.Flags().StringVar(&o.repository, "repository", "", "the repository within the registry, e.g. examples/hello (required)")
 	cmd.Flags().StringSliceVar(&o.tags, "tag", nil, "tags to point at the pushed digest")
@@ -94,7 +93,7 @@ func (o *pushOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	host, err := o.resolve(ctx)
+	host, err := o.resolve(ctx, o.log)
 	if err != nil {
 		return err
 	}
@@ -104,7 +103,7 @@ func (o *pushOptions) run(ctx context.Context) error {
 	}
 	p := o.publisher
 	if p == nil {
-		p = publish.NewRemote(publish.LoadMountCache(publish.DefaultMountCachePath()))
+		p = o.newPublisher(printPushProgress(o.log))
 	}
 	res, err := p.Publish(ctx, artifact, repo, o.tags...)
 	if err != nil {

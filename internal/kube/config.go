@@ -4,6 +4,8 @@ package kube
 
 import (
 	"fmt"
+	"sort"
+	"strings"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -16,16 +18,44 @@ type Target struct {
 	Context    string
 }
 
-// Connection is a resolved Target.
+// Connection is a resolved Target. Resolving it sent no request.
 type Connection struct {
 	// Context is the name of the kubeconfig context in use.
 	Context string
 	// Server is the API server's URL.
 	Server string
-	Config *rest.Config
+	// Kubeconfig names the file (or files) the context came from.
+	Kubeconfig string
+	// Current: the context is the kubeconfig's current one (no context was named).
+	Current bool
+	Config  *rest.Config
 }
 
-// Connect resolves t against the kubeconfig.
+// NoContextError: no context was named and the kubeconfig has no current context
+// (or there is no kubeconfig at all).
+type NoContextError struct{ Kubeconfig string }
+
+func (e *NoContextError) Error() string {
+	return fmt.Sprintf("kubeconfig %s has no current context", e.Kubeconfig)
+}
+
+// UnknownContextError: the named context is not in the kubeconfig.
+type UnknownContextError struct {
+	Kubeconfig, Context string
+	// Known are the contexts the kubeconfig has, sorted.
+	Known []string
+}
+
+func (e *UnknownContextError) Error() string {
+	known := "it has none"
+	if len(e.Known) > 0 {
+		known = "it has " + strings.Join(e.Known, ", ")
+	}
+	return fmt.Sprintf("kubeconfig %s has no context %q (%s)", e.Kubeconfig, e.Context, known)
+}
+
+// Connect resolves t against the kubeconfig alone: it reads files and sends no
+// request, so the guard can decide before anything reaches the cluster.
 func Connect(t Target) (*Connection, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if t.Kubeconfig != "" {
@@ -34,23 +64,28 @@ func Connect(t Target) (*Connection, error) {
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: t.Context})
 	raw, err := cc.RawConfig()
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig: %w", err)
+		return nil, fmt.Errorf("kubeconfig %s: %w", describeKubeconfig(rules), err)
 	}
 	name := t.Context
 	if name == "" {
 		name = raw.CurrentContext
 	}
 	if name == "" {
-		return nil, fmt.Errorf("kubeconfig %s has no current context; pass --context", describeKubeconfig(rules))
+		return nil, &NoContextError{Kubeconfig: describeKubeconfig(rules)}
 	}
 	if _, ok := raw.Contexts[name]; !ok {
-		return nil, fmt.Errorf("kubeconfig %s has no context %q", describeKubeconfig(rules), name)
+		known := make([]string, 0, len(raw.Contexts))
+		for k := range raw.Contexts {
+			known = append(known, k)
+		}
+		sort.Strings(known)
+		return nil, &UnknownContextError{Kubeconfig: describeKubeconfig(rules), Context: name, Known: known}
 	}
 	cfg, err := cc.ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig context %q: %w", name, err)
+		return nil, fmt.Errorf("kubeconfig %s, context %q: %w", describeKubeconfig(rules), name, err)
 	}
-	return &Connection{Context: name, Server: cfg.Host, Config: cfg}, nil
+	return &Connection{Context: name, Server: cfg.Host, Kubeconfig: describeKubeconfig(rules), Current: t.Context == "", Config: cfg}, nil
 }
 
 func describeKubeconfig(rules *clientcmd.ClientConfigLoadingRules) string {
@@ -58,7 +93,7 @@ func describeKubeconfig(rules *clientcmd.ClientConfigLoadingRules) string {
 		return rules.ExplicitPath
 	}
 	if p := rules.GetLoadingPrecedence(); len(p) > 0 {
-		return p[0]
+		return strings.Join(p, ":")
 	}
 	return "(none)"
 }

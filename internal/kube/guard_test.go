@@ -33,3 +33,29 @@ func TestGuard(t *testing.T) {
 		}
 	}
 }
+
+func TestGuardAdmit(t *testing.T) {
+	tests := []struct {
+		name     string
+		guard    Guard
+		conn     Connection
+		admitted bool
+	}{
+		{"local current context", Guard{}, Connection{Context: "kind-dev", Current: true}, true},
+		{"current prod, writing", Guard{}, Connection{Context: "prod", Current: true}, false},
+		{"current prod, reading", Guard{ReadOnly: true}, Connection{Context: "prod", Current: true}, false},
+		{"prod named, writing", Guard{}, Connection{Context: "prod"}, false},
+		{"prod named, reading", Guard{ReadOnly: true}, Connection{Context: "prod"}, true},
+		{"current prod allowed", Guard{Allowed: []string{"prod"}}, Connection{Context: "prod", Current: true}, true},
+	}
+	for _, tt := range tests {
+		err := tt.guard.Admit(&tt.conn)
+		if got := err == nil; got != tt.admitted {
+			t.Errorf("%s: Admit = %v, want admitted=%v", tt.name, err, tt.admitted)
+		}
+		var fe *ForbiddenContextError
+		if err != nil && (!errors.As(err, &fe) || fe.Context != tt.conn.Context || fe.ReadOnly != tt.guard.ReadOnly) {
+			t.Errorf("%s: error %#v does not describe the refusal", tt.name, err)
+		}
+	}
+}

@@ -5,10 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // MountCache remembers, per registry, a repository that holds each blob we pushed,
@@ -81,83 +81,86 @@ func (c *MountCache) Record(repo name.Repository, a Artifact) {
 		reg = map[string]string{}
 		c.blobs[repo.RegistryStr()] = reg
 	}
+	var recorded []string
 	for _, l := range layers {
 		if d, err := l.Digest(); err == nil {
 			reg[d.String()] = repo.RepositoryStr()
+			recorded = append(recorded, d.String())
 		}
 	}
-	c.saveLocked()
+	c.saveLocked(repo.RegistryStr(), recorded)
 }
 
-func (c *MountCache) saveLocked() {
-	b, err := json.Marshal(c.blobs)
+// saveLocked saves the blobs just recorded for registry into the file, keeping
+// what other processes saved since this cache was loaded (and taking it in).
+// Processes take turns through a lock file, and each writes a temporary file of
+// its own that it renames over the cache, so readers see a whole old or a whole
+// new file. A cache that cannot be saved only costs later mounts.
+func (c *MountCache) saveLocked(registry string, recorded []string) {
+	dir := filepath.Dir(c.path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return
+	}
+	unlock, err := lockPath(c.path + ".lock")
 	if err != nil {
 		return
 	}
-	if err := os.MkdirAll(filepath.Dir(c.path), 0o755); err != nil {
+	defer unlock()
+	merged := map[string]map[string]string{}
+	if b, err := os.ReadFile(c.path); err == nil {
+		_ = json.Unmarshal(b, &merged)
+	}
+	if merged[registry] == nil {
+		merged[registry] = map[string]string{}
+	}
+	for _, d := range recorded {
+		merged[registry][d] = c.blobs[registry][d]
+	}
+	c.blobs = merged
+	b, err := json.Marshal(merged)
+	if err != nil {
 		return
 	}
-	tmp := c.path + ".tmp"
-	if os.WriteFile(tmp, b, 0o644) == nil {
-		_ = os.Rename(tmp, c.path)
+	_ = writeFileAtomic(c.path, b)
+}
+
+// writeFileAtomic writes data to a temporary file of its own next to path, then
+// renames it over path.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
 	}
-}
-
-// wrapImage returns img with each layer we know another repository holds marked
-// as mountable from there (remote.Write then asks the registry to mount it).
-func (c *MountCache) wrapImage(img v1.Image, repo name.Repository) v1.Image {
-	if c == nil {
-		return img
+	_, werr := tmp.Write(data)
+	cerr := tmp.Close()
+	if werr == nil {
+		werr = cerr
 	}
-	return &mountableImage{Image: img, cache: c, repo: repo}
-}
-
-// wrapIndex does the same for each image of idx, leaving the index's own bytes
-// (and so its digest) untouched.
-func (c *MountCache) wrapIndex(idx v1.ImageIndex, repo name.Repository) v1.ImageIndex {
-	if c == nil {
-		return idx
+	if werr == nil {
+		werr = os.Chmod(tmp.Name(), 0o644)
 	}
-	return &mountableIndex{imageIndex: idx, cache: c, repo: repo}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), path)
+	}
+	if werr != nil {
+		_ = os.Remove(tmp.Name())
+	}
+	return werr
 }
 
-// imageIndex lets mountableIndex embed v1.ImageIndex under a field name that does
-// not hide the interface's own ImageIndex method.
-type imageIndex = v1.ImageIndex
-
-type mountableIndex struct {
-	imageIndex
-	cache *MountCache
-	repo  name.Repository
-}
-
-func (m *mountableIndex) Image(h v1.Hash) (v1.Image, error) {
-	img, err := m.imageIndex.Image(h)
+// lockPath takes an exclusive advisory lock on path (created if need be), waiting
+// for other processes that hold it.
+func lockPath(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	return m.cache.wrapImage(img, m.repo), nil
-}
-
-type mountableImage struct {
-	v1.Image
-	cache *MountCache
-	repo  name.Repository
-}
-
-func (m *mountableImage) Layers() ([]v1.Layer, error) {
-	ls, err := m.Image.Layers()
-	if err != nil {
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
 		return nil, err
 	}
-	out := make([]v1.Layer, len(ls))
-	for i, l := range ls {
-		out[i] = l
-		if d, err := l.Digest(); err == nil {
-			if from, ok := m.cache.source(m.repo, d); ok {
-				out[i] = &remote.MountableLayer{Layer: l, Reference: from.Digest(d.String())}
-			}
-		}
-	}
-	return out, nil
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
 }

@@ -26,10 +26,13 @@ import (
 // a real registry, unlike go-containerregistry's test registry, which shares them all)
 // and which honours cross-repository mounts.
 type testRegistry struct {
-	host   string
-	mu     sync.Mutex
-	mounts []string        // "from" repositories asked for
-	has    map[string]bool // "repo@digest"
+	host string
+	// onPatch, when set, sees each blob upload's PATCH first; returning true means
+	// it answered (or dropped) the request itself.
+	onPatch func(w http.ResponseWriter, req *http.Request) bool
+	mu      sync.Mutex
+	mounts  []string        // "from" repositories asked for
+	has     map[string]bool // "repo@digest"
 }
 
 func newTestRegistry(t *testing.T) *testRegistry {
@@ -43,6 +46,9 @@ func newTestRegistry(t *testing.T) *testRegistry {
 
 func (r *testRegistry) serve(inner http.Handler) func(http.ResponseWriter, *http.Request) {
 	return func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodPatch && r.onPatch != nil && r.onPatch(w, req) {
+			return
+		}
 		repo, rest, ok := strings.Cut(strings.TrimPrefix(req.URL.Path, "/v2/"), "/blobs/")
 		if !ok {
 			inner.ServeHTTP(w, req)

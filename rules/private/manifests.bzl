@@ -105,9 +105,10 @@ kind or metadata.name, objects defined twice, and (with `strict`) container imag
 no image. An image used by no object is a warning.""",
     attrs = {
         "allowed_contexts": attr.string_list(
-            doc = """Kubeconfig contexts, beyond the local ones (slipway-local, kind-*, k3d-*,
-minikube, docker-desktop, microk8s, and any whose server is a loopback address), that `.apply`
-and `.delete` may write to.""",
+            doc = """Kubeconfig contexts, beyond the local ones (by name: slipway-local, kind-*,
+k3d-*, minikube, docker-desktop, microk8s), that `.apply`, `.delete` and `.diff` may send
+requests to. Any other context is refused before any request, whether named with `--context`
+or current in the kubeconfig (`.diff` also reads from a context named with `--context`).""",
         ),
         "images": attr.string_keyed_label_dict(
             doc = """Image references as written in the YAML → `image` targets, e.g.
