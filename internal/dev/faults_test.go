@@ -138,7 +138,7 @@ func TestRevertToLastDeployedStillAppliesWhenTheClusterDiffers(t *testing.T) {
 	}
 }
 
-var errInvalid = errors.New(`Deployment dev/cart: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'`)
+var errInvalid = errors.New(`deployment dev/cart: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'`)
 
 // An error a retry cannot fix fails that target, says so in its state, and is
 // not retried; the other targets deploy.
@@ -152,7 +152,7 @@ func TestPermanentApplyErrorFailsTheTargetOnly(t *testing.T) {
 	h.edit("cart/main.go", "v2")
 	h.clock.Advance(debounce)
 	c := h.cycle()
-	if c.Outcome != DeployFail || len(c.Errors) != 1 || !strings.Contains(c.Errors[0], "//cart:deploy: Deployment dev/cart: quantities") {
+	if c.Outcome != DeployFail || len(c.Errors) != 1 || !strings.Contains(c.Errors[0], "//cart:deploy: deployment dev/cart: quantities") {
 		t.Fatalf("cycle %s %q, want deploy-failed naming the target and object once", c.Outcome, c.Errors)
 	}
 	if d := statusOf(c, "//cart:deploy"); d.State != StateFailed || !strings.Contains(d.Message, "quantities") {

@@ -45,9 +45,9 @@ func newLoopHarness(t *testing.T) *loopHarness {
 		cluster: &fakeCluster{content: map[string]string{
 			"//cart:deploy": "1", "//orders:deploy": "1",
 		}, live: map[string]string{}, tracked: map[string]int{}},
-		files:  &fakeFiles{content: map[string]string{}, settled: map[string]string{}, snapshotted: map[string]string{}},
-		rep:    &fakeReporter{cycles: make(chan *Cycle, 100), ready: make(chan *Cycle, 10)},
-		events: make(chan watch.Event, 100),
+		files:   &fakeFiles{content: map[string]string{}, settled: map[string]string{}, snapshotted: map[string]string{}},
+		rep:     &fakeReporter{cycles: make(chan *Cycle, 100), ready: make(chan *Cycle, 10)},
+		events:  make(chan watch.Event, 100),
 		vanish:  make(chan kube.Vanished, 10),
 		actions: make(chan Action, 10),
 	}
@@ -65,7 +65,9 @@ func (h *loopHarness) run() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- loop.Run(ctx, Inputs{Files: h.events, Problems: make(chan error), Vanished: h.vanish, Actions: h.actions}) }()
+	go func() {
+		done <- loop.Run(ctx, Inputs{Files: h.events, Problems: make(chan error), Vanished: h.vanish, Actions: h.actions})
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
