@@ -34,7 +34,7 @@ import (
 func lifecycleConfig(t *testing.T) cluster.Config {
 	t.Helper()
 	cfg := cluster.DefaultConfig()
-	cfg.Name = "e2e-lifecycle"
+	cfg.Name = e2eID() + "-lifecycle"
 	cfg.Log = testWriter{t}
 	cfg.Ports = freePorts(t, cluster.Ports{Etcd: 22379, EtcdPeer: 22380, APIServer: 26443, Registry: 25000,
 		ControllerManager: 30257, Scheduler: 30259, Kwok: 30247})
@@ -390,7 +390,7 @@ func pushAndPullByDigest(t *testing.T, host string) {
 func TestCraneRegistry(t *testing.T) {
 	ctx := context.Background()
 	cfg := cluster.DefaultConfig()
-	cfg.Name = "e2e-crane"
+	cfg.Name = e2eID() + "-crane"
 	cfg.Ports = freePorts(t, cluster.Ports{Etcd: 23379, EtcdPeer: 23380, APIServer: 27443, Registry: 26000,
 		ControllerManager: 31257, Scheduler: 31259, Kwok: 31247})
 	cfg.Registry = cluster.RegistryCrane

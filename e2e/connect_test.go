@@ -232,7 +232,7 @@ func TestRunTargetsFindTheLocalCluster(t *testing.T) {
 	if _, err := cs.CoreV1().ConfigMaps(ns).Get(context.Background(), "connecttest", metav1.GetOptions{}); err != nil {
 		t.Errorf("the ConfigMap is not on the shared cluster: %v", err)
 	}
-	if !strings.Contains(stderr, `using the local cluster "e2e"`) || strings.Contains(stderr, "starting the local cluster") || strings.Contains(stderr, "starting it") {
+	if !strings.Contains(stderr, fmt.Sprintf("using the local cluster %q", e2eID())) || strings.Contains(stderr, "starting the local cluster") || strings.Contains(stderr, "starting it") {
 		t.Errorf("apply should say it uses the running local cluster, and not that it starts one:\n%s", tailLines(stderr, 10))
 	}
 

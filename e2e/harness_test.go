@@ -15,19 +15,47 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"testing"
 
 	"github.com/slipway-dev/slipway/internal/cluster"
 )
 
 // sharedConfig is the shared instance: the default caches, its own name and ports.
+//
+// SLIPWAY_E2E_ID renames it (and the shared workspace, and the instances other tests
+// start) and SLIPWAY_E2E_PORT_OFFSET moves its ports, so that two checkouts can run
+// the suite at the same time on one machine.
 func sharedConfig() cluster.Config {
 	cfg := cluster.DefaultConfig()
-	cfg.Name = "e2e"
-	cfg.Ports = cluster.Ports{Etcd: 12379, EtcdPeer: 12380, APIServer: 16443, Registry: 15000,
-		ControllerManager: 20257, Scheduler: 20259, Kwok: 20247}
+	cfg.Name = e2eID()
+	o := e2ePortOffset()
+	cfg.Ports = cluster.Ports{Etcd: 12379 + o, EtcdPeer: 12380 + o, APIServer: 16443 + o, Registry: 15000 + o,
+		ControllerManager: 20257 + o, Scheduler: 20259 + o, Kwok: 20247 + o}
 	cfg.Log = os.Stderr
 	return cfg
+}
+
+// e2eID names this run's shared instance and workspace: "e2e" unless SLIPWAY_E2E_ID
+// says otherwise.
+func e2eID() string {
+	if id := os.Getenv("SLIPWAY_E2E_ID"); id != "" {
+		return id
+	}
+	return "e2e"
+}
+
+// e2ePortOffset is added to the shared instance's ports (SLIPWAY_E2E_PORT_OFFSET).
+func e2ePortOffset() int {
+	s := os.Getenv("SLIPWAY_E2E_PORT_OFFSET")
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		panic(fmt.Sprintf("SLIPWAY_E2E_PORT_OFFSET=%q: want an integer", s))
+	}
+	return n
 }
 
 var (

@@ -100,7 +100,7 @@ func TestImagesAreReproducibleAcrossOutputBases(t *testing.T) {
 	first := append(layoutDigests(t, w.bin("imagetest/image")), layoutDigests(t, w.bin("imagetest/index"))...)
 
 	cache, _ := os.UserCacheDir()
-	other := &workspace{t: t, dir: w.dir, outputBase: filepath.Join(cache, "slipway", "e2e", "output-base-2")}
+	other := &workspace{t: t, dir: w.dir, outputBase: filepath.Join(cache, "slipway", e2eID(), "output-base-2")}
 	defer other.bazel("shutdown")
 	other.mustBazel("clean") // keeps fetched repositories, drops every output
 	other.mustBazel("build", "--disk_cache=", "//imagetest:image", "//imagetest:index")

@@ -54,8 +54,8 @@ func newWorkspace(t *testing.T, pkg string) *workspace {
 	}
 	w := &workspace{
 		t:          t,
-		dir:        filepath.Join(os.TempDir(), "slipway-e2e", "ws"),
-		outputBase: filepath.Join(cache, "slipway", "e2e", "output-base"),
+		dir:        filepath.Join(os.TempDir(), "slipway-"+e2eID(), "ws"),
+		outputBase: filepath.Join(cache, "slipway", e2eID(), "output-base"),
 	}
 	sharedWorkspaceOnce.Do(func() {
 		// The first test of the run resets the workspace: no state from earlier runs
