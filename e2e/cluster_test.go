@@ -127,7 +127,7 @@ func TestSharedClusterRegistryDiscovery(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(cm.Data["localRegistryHosting.v1"]), &hosting); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := hosting.Host, "127.0.0.1:15000"; got != want {
+	if got, want := hosting.Host, fmt.Sprintf("127.0.0.1:%d", sharedConfig().Ports.Registry); got != want {
 		t.Errorf("localRegistryHosting.v1 host = %q, want %q", got, want)
 	}
 	if hosting.Help == "" {
