@@ -73,7 +73,7 @@ bazel_dep(name = "rules_go", version = "0.59.0")
 go_sdk = use_extension("@rules_go//go:extensions.bzl", "go_sdk")
 go_sdk.host()
 `, repoRoot(t)))
-		w.write(".bazelrc", "common --noenable_workspace\ncommon --lockfile_mode=off\nbuild --color=no --curses=no\ntry-import %workspace%/user.bazelrc\n")
+		w.write(".bazelrc", "common --noenable_workspace\ncommon --lockfile_mode=off\ncommon --experimental_isolated_extension_usages\nbuild --color=no --curses=no\ntry-import %workspace%/user.bazelrc\n")
 		// The output base goes in an rc file too, so that the Bazel commands slipway
 		// runs itself (the dev loop's) share it; an untracked one, so that git
 		// worktrees of this workspace (slipway affected) get output bases of their own.

@@ -28,8 +28,9 @@ type Options struct {
 	// Git makes the workspace a git repository with one commit of the generated files
 	// (a second run commits whatever it changed back to the generated state).
 	Git bool
-	// IBazel adds //tools/ibazel:ci, an sh_binary depending on every deploy target
-	// (so ibazel watches all their sources) that runs `slipway ci` over them.
+	// IBazel adds //tools/ibazel: ci, an sh_binary depending on every deploy target
+	// (so ibazel watches all their sources) that runs `slipway ci` over them, and
+	// ci_<service>, the same for one service's deploy target alone.
 	IBazel bool
 }
 
@@ -102,6 +103,7 @@ go_sdk.host()
 `, slipway))
 	w.file(".bazelrc", `common --noenable_workspace
 common --lockfile_mode=off
+common --experimental_isolated_extension_usages
 build --color=no --curses=no
 try-import %workspace%/user.bazelrc
 `)
@@ -130,7 +132,6 @@ go_library(
 		w.file("lib/"+lib+"/"+lib+".go", libSource(lib, k))
 	}
 
-	var deploys []string
 	for i := 0; i < o.Services; i++ {
 		svc := ServiceName(i)
 		lay.Services = append(lay.Services, svc)
@@ -176,26 +177,14 @@ manifests(
 `, svc, strings.Join(deps, "\n"), o.Namespace))
 		w.file(MainFile(svc), serviceSource(svc, imports, calls))
 		w.file("services/"+svc+"/deploy.yaml", deployYAML(svc))
-		deploys = append(deploys, DeployLabel(svc))
 	}
 	if o.IBazel {
-		var data []string
-		for _, d := range deploys {
-			data = append(data, fmt.Sprintf("        %q,", d))
+		perService := map[string]string{}
+		for _, svc := range lay.Services {
+			perService[svc] = DeployLabel(svc)
 		}
-		w.file("tools/ibazel/BUILD.bazel", fmt.Sprintf(`# ibazel's view of the dev loop: depends on every deploy target (so ibazel watches
-# all their sources) and runs slipway ci over them after each rebuild.
-sh_binary(
-    name = "ci",
-    srcs = ["ci.sh"],
-    args = ["$(rootpath @slipway//cmd/slipway)"],
-    data = [
-        "@slipway//cmd/slipway",
-%s
-    ],
-)
-`, strings.Join(data, "\n")))
-		w.exec("tools/ibazel/ci.sh", ibazelScript("//services/..."))
+		w.file("tools/ibazel/BUILD.bazel", ibazelBuild("//services/...", perService))
+		w.exec("tools/ibazel/ci.sh", ibazelScript)
 	}
 	sort.Strings(lay.Services)
 	b, _ := json.MarshalIndent(lay, "", "  ")
@@ -211,38 +200,76 @@ sh_binary(
 	return lay, nil
 }
 
-// IBazelScript is the script of //tools/ibazel:ci for the given deploy pattern.
-func ibazelScript(pattern string) string {
-	return `#!/usr/bin/env bash
-# Run by ibazel after each rebuild: deploy everything as slipway ci does, then print
-# a marker line with the exit code (the benchmark times its arrival).
+// ibazelScript is the script of the //tools/ibazel targets: slipway ci over the target
+// pattern given as its second argument.
+const ibazelScript = `#!/usr/bin/env bash
+# Run by ibazel after each rebuild: deploy the given targets as slipway ci does, then
+# print a marker line with the exit code (the benchmark times its arrival).
 # $SLIPWAY_BENCH_BIN overrides the slipway built by Bazel (e.g. one built on the host).
 slipway="${SLIPWAY_BENCH_BIN:-$1}"
-shift
-"$slipway" ci --workspace="$BUILD_WORKSPACE_DIRECTORY" --target=` + pattern + ` --json "$@" >"${SLIPWAY_BENCH_CI_OUT:-/dev/null}"
+target=$2
+shift 2
+"$slipway" ci --workspace="$BUILD_WORKSPACE_DIRECTORY" --target="$target" --json "$@" >"${SLIPWAY_BENCH_CI_OUT:-/dev/null}"
 echo "SLIPWAY-BENCH-CI-DONE rc=$?"
 `
-}
 
-// IBazelFiles writes //tools/ibazel:ci into an existing workspace (the shop copy),
-// depending on the given deploy targets and running ci over pattern.
-func IBazelFiles(dir, pattern string, deploys []string) error {
-	w := &writer{dir: dir}
-	var data []string
-	for _, d := range deploys {
-		data = append(data, fmt.Sprintf("        %q,", d))
+// IBazelTarget is the //tools/ibazel target that watches and deploys one service
+// alone (IBazelAll: every service).
+func IBazelTarget(svc string) string { return "//tools/ibazel:ci_" + svc }
+
+// IBazelAll is the //tools/ibazel target that watches and deploys every service.
+const IBazelAll = "//tools/ibazel:ci"
+
+// ibazelBuild is tools/ibazel/BUILD.bazel: ibazel's two views of the dev loop.
+// IBazelAll depends on every deploy target (so ibazel watches all their sources) and
+// runs slipway ci over pattern after each rebuild, as a whole-repository loop built
+// from ibazel must; IBazelTarget(svc) depends on that service's deploy target alone
+// and runs slipway ci over it: the same work as the loop does for an edit there.
+func ibazelBuild(pattern string, deploys map[string]string) string {
+	names := make([]string, 0, len(deploys))
+	for n := range deploys {
+		names = append(names, n)
 	}
-	w.file("tools/ibazel/BUILD.bazel", fmt.Sprintf(`sh_binary(
-    name = "ci",
+	sort.Strings(names)
+	var all, one strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&all, "        %q,\n", deploys[n])
+		fmt.Fprintf(&one, `
+sh_binary(
+    name = "ci_%s",
     srcs = ["ci.sh"],
-    args = ["$(rootpath @slipway//cmd/slipway)"],
+    args = [
+        "$(rootpath @slipway//cmd/slipway)",
+        %q,
+    ],
     data = [
         "@slipway//cmd/slipway",
-%s
+        %q,
     ],
 )
-`, strings.Join(data, "\n")))
-	w.exec("tools/ibazel/ci.sh", ibazelScript(pattern))
+`, n, deploys[n], deploys[n])
+	}
+	return fmt.Sprintf(`# ibazel's views of the dev loop (bench/README.md): every deploy target, or one.
+sh_binary(
+    name = "ci",
+    srcs = ["ci.sh"],
+    args = [
+        "$(rootpath @slipway//cmd/slipway)",
+        %q,
+    ],
+    data = [
+        "@slipway//cmd/slipway",
+%s    ],
+)
+%s`, pattern, all.String(), one.String())
+}
+
+// IBazelFiles writes //tools/ibazel into an existing workspace (the shop copy): the
+// deploy targets by service name, and the pattern that covers them all.
+func IBazelFiles(dir, pattern string, deploys map[string]string) error {
+	w := &writer{dir: dir}
+	w.file("tools/ibazel/BUILD.bazel", ibazelBuild(pattern, deploys))
+	w.exec("tools/ibazel/ci.sh", ibazelScript)
 	return w.err
 }
 

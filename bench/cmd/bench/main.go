@@ -231,7 +231,7 @@ bazel_dep(name = "rules_go", version = "0.59.0")
 go_sdk = use_extension("@rules_go//go:extensions.bzl", "go_sdk")
 go_sdk.host()
 `, opts.slipway),
-		".bazelrc":    "common --noenable_workspace\ncommon --lockfile_mode=off\nbuild --color=no --curses=no\n",
+		".bazelrc":    "common --noenable_workspace\ncommon --lockfile_mode=off\ncommon --experimental_isolated_extension_usages\nbuild --color=no --curses=no\n",
 		".gitignore":  "/bazel-*\n",
 		"BUILD.bazel": "",
 	}
@@ -241,7 +241,7 @@ go_sdk.host()
 		}
 	}
 	w := &workspace{name: "shop", dir: dir, devTarget: "//examples/shop:dev", pattern: "//examples/shop/..."}
-	var deploys []string
+	deploys := map[string]string{}
 	for _, s := range []string{"frontend", "catalog", "orders", "worker"} {
 		// The changes to the copy: the services' go_binary builds pure (static,
 		// cgo-free), as the image does, so that `bazel build //examples/shop/X:X`
@@ -255,7 +255,7 @@ go_sdk.host()
 		if !strings.Contains(text, `pure = "on"`) {
 			text = strings.Replace(text, "go_binary(\n", "go_binary(\n    pure = \"on\",\n", 1)
 		}
-		// And the deploy targets are visible to //tools/ibazel:ci, ibazel's baseline.
+		// And the deploy targets are visible to //tools/ibazel, ibazel's baselines.
 		if !strings.Contains(text, "manifests(\n    name = \"deploy\",\n    visibility") {
 			text = strings.Replace(text, "manifests(\n    name = \"deploy\",\n", "manifests(\n    name = \"deploy\",\n    visibility = [\"//visibility:public\"],\n", 1)
 		}
@@ -264,7 +264,7 @@ go_sdk.host()
 		}
 		w.services = append(w.services, service{name: s, file: "examples/shop/" + s + "/main.go",
 			binary: "//examples/shop/" + s + ":" + s, deploy: "//examples/shop/" + s + ":deploy"})
-		deploys = append(deploys, "//examples/shop/"+s+":deploy")
+		deploys[s] = "//examples/shop/" + s + ":deploy"
 	}
 	if ibazel {
 		if err := gen.IBazelFiles(dir, w.pattern, deploys); err != nil {
