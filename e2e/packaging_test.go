@@ -105,14 +105,21 @@ func TestPackagingKeepsUsersGoVersions(t *testing.T) {
 		}
 	}
 
-	// The repositories the user's go_binary compiles against hold the pinned versions.
-	deps := w.mustBazel("cquery", "--output=label", "deps(//app:app)")
+	// The repositories the user's go_binary compiles against hold the pinned versions:
+	// each go_repository's root BUILD file names its module version (a purl). (`bazel
+	// mod show_repo` would say it too, but evaluates every extension, and buildozer's is
+	// a stub here.)
+	deps := w.mustBazel("cquery", "kind(go_library, deps(//app:app))", "--output=starlark", "--starlark:expr=str(target.label)")
+	outputBase := strings.TrimSpace(w.mustBazel("info", "output_base"))
 	for _, m := range pinnedModules {
 		repo := repoOfPackage(t, deps, m.repo, m.pkg)
-		def := w.mustBazel("mod", "show_repo", repo)
-		want := fmt.Sprintf("version = %q", m.version)
-		if !strings.Contains(def, want) {
-			t.Errorf("//app:app compiles %s from %s, which is not %s:\n%s", m.path, repo, want, def)
+		build, err := os.ReadFile(filepath.Join(outputBase, "external", repo, "BUILD.bazel"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("purl = %q", "pkg:golang/"+m.path+"@"+m.version)
+		if !strings.Contains(string(build), want) {
+			t.Errorf("//app:app compiles %s from @@%s, whose BUILD.bazel has no %s:\n%s", m.path, repo, want, build)
 		}
 	}
 
@@ -204,17 +211,14 @@ func goModVersions(t *testing.T, path string) map[string]string {
 	return out
 }
 
-// repoOfPackage finds, in cquery's label output, the repository (as @@canonical)
-// that provides pkg of the Go module whose apparent repository name is apparent.
+// repoOfPackage finds, in canonical labels (one a line), the repository's canonical
+// name that provides pkg of the Go module whose apparent repository name is apparent.
 func repoOfPackage(t *testing.T, labels, apparent, pkg string) string {
 	t.Helper()
-	re := regexp.MustCompile(`(?m)^(@@?[^/\s]*` + regexp.QuoteMeta(apparent) + `)//` + regexp.QuoteMeta(pkg) + `:`)
+	re := regexp.MustCompile(`(?m)^@@([^/\s]*` + regexp.QuoteMeta(apparent) + `)//` + regexp.QuoteMeta(pkg) + `:`)
 	m := re.FindStringSubmatch(labels)
 	if m == nil {
 		t.Fatalf("no package %s of a repository named like %s in deps(//app:app):\n%s", pkg, apparent, labels)
-	}
-	if !strings.HasPrefix(m[1], "@@") {
-		return "@" + m[1]
 	}
 	return m[1]
 }
