@@ -45,18 +45,18 @@ type Resource struct {
 
 // CycleSummary is one cycle of the loop.
 type CycleSummary struct {
-	N           int                  `json:"n"`
-	End         time.Time            `json:"end"`
-	Outcome     dev.Outcome          `json:"outcome"`
-	Files       []string             `json:"files"`
-	Affected    []string             `json:"affected"`
-	Reasons     map[string][]string  `json:"reasons,omitempty"`
-	Errors      []string             `json:"errors,omitempty"`
-	PhaseMillis map[dev.State]int64  `json:"phaseMillis"`
-	TotalMillis int64                `json:"totalMillis"`
-	Images      []dev.ImageReport    `json:"images,omitempty"`
-	Applied     []dev.ObjectReport   `json:"applied,omitempty"`
-	States      map[string]string    `json:"states,omitempty"` // of the affected targets, after it
+	N           int                 `json:"n"`
+	End         time.Time           `json:"end"`
+	Outcome     dev.Outcome         `json:"outcome"`
+	Files       []string            `json:"files"`
+	Affected    []string            `json:"affected"`
+	Reasons     map[string][]string `json:"reasons,omitempty"`
+	Errors      []string            `json:"errors,omitempty"`
+	PhaseMillis map[dev.State]int64 `json:"phaseMillis"`
+	TotalMillis int64               `json:"totalMillis"`
+	Images      []dev.ImageReport   `json:"images,omitempty"`
+	Applied     []dev.ObjectReport  `json:"applied,omitempty"`
+	States      map[string]string   `json:"states,omitempty"` // of the affected targets, after it
 }
 
 // LogLine is one line of a log: a target's build errors, its pods' output, a

@@ -106,7 +106,7 @@ func TestAStalledSubscriberIsDroppedNotWaitedFor(t *testing.T) {
 func TestBuildErrorsGoToTheTargetsLog(t *testing.T) {
 	s := NewStore()
 	s.CycleDone(&dev.Cycle{N: 2, Outcome: dev.BuildFailed, Affected: []string{"//a:deploy", "//b:deploy"},
-		Errors: []string{"//a:deploy: a/main.go:12:5: undefined: x"},
+		Errors:      []string{"//a:deploy: a/main.go:12:5: undefined: x"},
 		Deployables: []dev.Deployable{{Target: "//a:deploy", State: dev.StateFailed}, {Target: "//b:deploy", State: dev.StateReady}}})
 	var got []string
 	for _, l := range s.Logs("//a:deploy", 0) {
