@@ -244,7 +244,10 @@ func TestDevUI(t *testing.T) {
 		if diff := cmp.Diff(cluster["spec"], shown["spec"]); diff != "" {
 			t.Errorf("applied spec differs from the cluster's (-cluster +shown):\n%s", diff)
 		}
-		meta := func(m map[string]any) any { md := m["metadata"].(map[string]any); return []any{md["name"], md["namespace"], md["labels"]} }
+		meta := func(m map[string]any) any {
+			md := m["metadata"].(map[string]any)
+			return []any{md["name"], md["namespace"], md["labels"]}
+		}
 		if diff := cmp.Diff(meta(cluster), meta(shown)); diff != "" {
 			t.Errorf("metadata differs (-cluster +shown):\n%s", diff)
 		}
