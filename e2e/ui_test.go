@@ -120,12 +120,12 @@ func (b *browser) click(selector string) {
 
 func (b *browser) shot(name string) {
 	b.t.Helper()
-	buf, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(90))
+	buf, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100)) // 100: PNG
 	if err != nil {
 		b.t.Errorf("screenshot %s: %v", name, err)
 		return
 	}
-	path := filepath.Join(b.dir, name+".jpeg")
+	path := filepath.Join(b.dir, name+".png")
 	if err := os.WriteFile(path, buf, 0o644); err != nil {
 		b.t.Error(err)
 	}
