@@ -39,7 +39,7 @@ func TestUIAt200Deployables(t *testing.T) {
 		s.Log(all[i%200], "pod", fmt.Sprintf("[svc/app] request %d served", i))
 	}
 	srv := httptest.NewServer(&devui.Server{Store: s})
-	defer srv.Close()
+	t.Cleanup(srv.Close) // after the browser's cleanup closes its stream
 	b := newBrowser(t)
 	b.do("opening the UI", chromedp.Navigate(srv.URL))
 	b.waitFor(`document.querySelectorAll('tr.res').length === 200 && document.body.dataset.listAt`, time.Minute)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -112,7 +113,7 @@ func (s *Store) updateResourcesLocked(c *dev.Cycle, sum CycleSummary, states map
 	}
 	for _, d := range c.Deployables {
 		r := s.resourceLocked(d.Target)
-		if r.Deployable != d || affected[d.Target] {
+		if !reflect.DeepEqual(r.Deployable, d) || affected[d.Target] {
 			r.Deployable = d
 			s.publishLocked("resource", r.Resource)
 		}

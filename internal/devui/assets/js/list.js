@@ -90,8 +90,12 @@ export class ResourceList {
     const counts = [];
     if (r.errors) counts.push(el('span', { class: 'err', textContent: `✘${r.errors} ` }));
     if (r.warnings) counts.push(el('span', { class: 'warn', textContent: `⚠${r.warnings}` }));
+    const links = (r.forwards || []).map((f) => {
+      const url = f.split(' -> ')[0];
+      return el('a', { href: url, target: '_blank', class: 'forward', textContent: url.replace('http://127.0.0.1', ''), title: f });
+    });
     tr.replaceChildren(
-      el('td', { class: 'target', textContent: r.target, title: r.message || '' }),
+      el('td', { class: 'target', textContent: r.target, title: r.message || '' }, ' ', ...links),
       el('td', {}, el('span', { class: `state s-${r.state}`, textContent: r.state })),
       el('td', { class: 'digest', textContent: shortDigest(r.digest) }),
       el('td', { class: 'when', textContent: r.lastCycle ? `#${r.lastCycle} ${ago(r.lastCycleTime)}` : '' }),
