@@ -124,7 +124,7 @@ func (d *deployRun) run(ctx context.Context, f *ciFlags, built []*deployable.Bui
 			report.Targets = append(report.Targets, rep)
 			continue
 		}
-		rep, err := deployer.Apply(ctx, r, deploy.ApplyOptions{})
+		rep, err := deployer.Deploy(ctx, r)
 		report.Targets = append(report.Targets, rep)
 		for _, img := range rep.Images {
 			report.Pushed.BytesUploaded += img.Stats.BytesUploaded

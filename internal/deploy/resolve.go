@@ -53,6 +53,8 @@ type Resolved struct {
 	Hashes    map[string]string
 	Images    []Image
 	Inventory *kube.Inventory
+	// ForceConflicts: the target's force_conflicts attribute.
+	ForceConflicts bool
 }
 
 // Resolve applies settings to a loaded target. It sends no request.
@@ -76,6 +78,8 @@ func Resolve(t *Target, s Settings) (*Resolved, error) {
 		Namespace: ns,
 		Hashes:    map[string]string{},
 		Inventory: &kube.Inventory{ID: kube.InventoryID(t.Spec.Target, ns), Target: t.Spec.Target, Namespace: ns},
+
+		ForceConflicts: t.Spec.ForceConflicts,
 	}
 
 	// Image references as rendered -> as deployed.

@@ -84,7 +84,7 @@ func (k *KubeCluster) Push(ctx context.Context, images []deploy.Image) ([]deploy
 }
 
 func (k *KubeCluster) Apply(ctx context.Context, r *deploy.Resolved) (*deploy.Report, error) {
-	return k.Deployer.Apply(ctx, r, deploy.ApplyOptions{SkipPush: true})
+	return k.Deployer.Apply(ctx, r)
 }
 
 func (k *KubeCluster) Delete(ctx context.Context, r *deploy.Resolved) (*deploy.Report, error) {

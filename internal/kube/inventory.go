@@ -39,6 +39,8 @@ type Inventory struct {
 	Target    string
 	Namespace string // where the ConfigMap lives
 	Objects   []Ref
+	// Stored: the inventory's ConfigMap exists (LoadInventory found it).
+	Stored bool
 }
 
 func (inv *Inventory) configMapName() string { return "slipway-inventory-" + inv.ID }
@@ -56,6 +58,7 @@ func (c *Clients) LoadInventory(ctx context.Context, target, namespace string) (
 	if err := json.Unmarshal([]byte(cm.Data["objects"]), &inv.Objects); err != nil {
 		return nil, fmt.Errorf("inventory ConfigMap %s/%s: %w", namespace, inv.configMapName(), err)
 	}
+	inv.Stored = true
 	return inv, nil
 }
 
