@@ -149,7 +149,7 @@ func (d *Deployer) Apply(ctx context.Context, r *Resolved) (*Report, error) {
 	if err != nil {
 		return report, err
 	}
-	prev, err := d.inventory(ctx, r)
+	prev, stored, err := d.inventory(ctx, r)
 	if err != nil {
 		return report, err
 	}
@@ -163,7 +163,6 @@ func (d *Deployer) Apply(ctx context.Context, r *Resolved) (*Report, error) {
 	current := r.Inventory.Objects
 	// Record everything about to be applied first, so a failed apply never leaves
 	// objects that no inventory knows.
-	stored := prev.Objects
 	if err := d.saveInventory(ctx, r.Inventory, union(prev.Objects, current), &stored); err != nil {
 		return report, err
 	}
@@ -217,7 +216,7 @@ func (d *Deployer) Diff(ctx context.Context, r *Resolved) (*Report, error) {
 	if report.Changes, err = c.Plan(ctx, r.Objects, d.ForceConflicts || r.ForceConflicts); err != nil {
 		return report, err
 	}
-	prev, err := d.inventory(ctx, r)
+	prev, _, err := d.inventory(ctx, r)
 	if err != nil {
 		return report, err
 	}
@@ -235,7 +234,7 @@ func (d *Deployer) Delete(ctx context.Context, r *Resolved) (*Report, error) {
 	report, done := d.report(r)
 	defer done()
 	c := d.cluster()
-	inv, err := d.inventory(ctx, r)
+	inv, _, err := d.inventory(ctx, r)
 	if err != nil {
 		return report, err
 	}
@@ -302,15 +301,17 @@ func describeRefs(refs []kube.Ref, n int) string {
 // inventory loads the target's inventory, less the namespace it deploys into:
 // older versions recorded that namespace as the first target's own, but it
 // belongs to every target deploying there.
-func (d *Deployer) inventory(ctx context.Context, r *Resolved) (*kube.Inventory, error) {
-	inv, err := d.cluster().LoadInventory(ctx, r.Target, r.Namespace)
+// stored is what the inventory's ConfigMap lists as it is.
+func (d *Deployer) inventory(ctx context.Context, r *Resolved) (inv *kube.Inventory, stored []kube.Ref, err error) {
+	inv, err = d.cluster().LoadInventory(ctx, r.Target, r.Namespace)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	stored = inv.Objects
 	if !contains(r.Inventory.Objects, kube.NamespaceRef(r.Namespace)) {
 		inv.Objects = minus(inv.Objects, []kube.Ref{kube.NamespaceRef(r.Namespace)})
 	}
-	return inv, nil
+	return inv, stored, nil
 }
 
 // saveInventory records objects as the inventory unless they are what stored
