@@ -378,3 +378,53 @@ func TestDeployLeavesTheNamespaceItCreates(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func conflictBuild(force bool) string {
+	return fmt.Sprintf(`load("@slipway//rules:defs.bzl", "manifests")
+
+manifests(
+    name = "conflict",
+    srcs = ["conflict.yaml"],
+    force_conflicts = %s,
+)
+`, map[bool]string{true: "True", false: "False"}[force])
+}
+
+// After a conflict, reverting the YAML to what was last deployed still conflicts
+// (the server's dry-run decides, not a recorded hash); a target's
+// force_conflicts attribute takes the field over (issue 15 item 9).
+func TestDeployConflictRevertAndForceAttribute(t *testing.T) {
+	cl := sharedCluster(t)
+	cs := clientset(t, cl)
+	ctx := context.Background()
+	w := newWorkspace(t, "conflict")
+	ns := fmt.Sprintf("conflict-%d", time.Now().UnixNano()%1_000_000)
+	defer cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
+	nsFlag := "--namespace=" + ns
+	w.write("conflict/BUILD.bazel", conflictBuild(false))
+	w.write("conflict/conflict.yaml", configMap("c", "1"))
+	if _, stderr, err := deployRun(w, "//conflict:conflict.apply", nsFlag); err != nil {
+		t.Fatalf("apply: %v\n%s", err, tailLines(stderr, 20))
+	}
+	patch := []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"value":"99"}}`)
+	if _, err := cs.CoreV1().ConfigMaps(ns).Patch(ctx, "c", types.ApplyPatchType, patch, metav1.PatchOptions{FieldManager: "intruder", Force: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, value := range []string{"2", "1"} { // a change, then the revert to what was deployed
+		w.write("conflict/conflict.yaml", configMap("c", value))
+		_, stderr, err := deployRun(w, "//conflict:conflict.apply", nsFlag)
+		if err == nil || !strings.Contains(stderr, "ConfigMap "+ns+"/c: conflict") || !strings.Contains(stderr, "intruder") {
+			t.Errorf("apply of value %s over the intruder's: %v, want a conflict\n%s", value, err, tailLines(stderr, 10))
+		}
+	}
+	if c, _ := cs.CoreV1().ConfigMaps(ns).Get(ctx, "c", metav1.GetOptions{}); c.Data["value"] != "99" {
+		t.Errorf("value %q after refused applies, want the intruder's 99", c.Data["value"])
+	}
+	w.write("conflict/BUILD.bazel", conflictBuild(true))
+	if _, stderr, err := deployRun(w, "//conflict:conflict.apply", nsFlag); err != nil {
+		t.Fatalf("apply with force_conflicts: %v\n%s", err, tailLines(stderr, 20))
+	}
+	if c, _ := cs.CoreV1().ConfigMaps(ns).Get(ctx, "c", metav1.GetOptions{}); c.Data["value"] != "1" {
+		t.Errorf("value %q after force_conflicts, want 1", c.Data["value"])
+	}
+}
