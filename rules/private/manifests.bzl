@@ -77,6 +77,7 @@ def _manifests_impl(ctx):
             "registry": info.registry,
             "repository": info.repository,
         } for image, info in zip(images, image_infos)],
+        "force_conflicts": ctx.attr.force_conflicts,
         "inventory": _file_ref(ctx, inventory),
         "port_forwards": ctx.attr.port_forwards,
         "target": canonical_label(ctx.label),
@@ -121,6 +122,13 @@ no image. An image used by no object is a warning.""",
 k3d-*, minikube, docker-desktop, microk8s), that `.apply`, `.delete` and `.diff` may send
 requests to. Any other context is refused before any request, whether named with `--context`
 or current in the kubeconfig (`.diff` also reads from a context named with `--context`).""",
+        ),
+        "force_conflicts": attr.bool(
+            doc = """Take over fields of these objects that another field manager owns (server-side
+apply with force), as `--force-conflicts` does for every target of `dev`, `ci` and `.apply`.
+Without it a conflict fails the deploy, naming the fields and their manager, and nothing is
+written.""",
+            default = False,
         ),
         "images": attr.string_keyed_label_dict(
             doc = """Image references as written in the YAML → `image` targets, e.g.
