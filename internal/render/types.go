@@ -61,7 +61,7 @@ func resolveImages(images []Image) ([]resolvedImage, error) {
 			r.host = UnknownRegistry
 		}
 		if !strings.HasPrefix(r.digest, "sha256:") {
-			return nil, fmt.Errorf("image %s: digest file %s holds %q, expected sha256:...", img.Label, img.DigestFile, r.digest)
+			return nil, fmt.Errorf("image %s: digest file %s holds %q, expected a sha256 digest", img.Label, img.DigestFile, r.digest)
 		}
 		out = append(out, r)
 	}
