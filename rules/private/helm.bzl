@@ -64,7 +64,7 @@ map has a `registry` key), `tag` (`sha256-<hex>`) and `digest` (`sha256:...`).""
         ),
         "kube_version": attr.string(
             doc = "Kubernetes version of `.Capabilities.KubeVersion`, checked against the chart's `kubeVersion`.",
-            default = "1.34.0",
+            default = "1.37.0",
         ),
         "namespace": attr.string(
             doc = """`.Release.Namespace`. Use the same value as the `manifests` target's `namespace`:
