@@ -135,6 +135,12 @@ func resourceVersions(t *testing.T, cs kubernetes.Interface, ns string, objects 
 			m, err = cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
 		case "ConfigMap":
 			m, err = cs.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+		case "Secret":
+			m, err = cs.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+		case "Service":
+			m, err = cs.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+		default:
+			t.Fatalf("resourceVersions: kind %s not handled", kind)
 		}
 		if err != nil {
 			t.Fatalf("%s: %v", o, err)
