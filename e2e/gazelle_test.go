@@ -37,7 +37,7 @@ gazelle_binary(
     name = "gazelle_bin",
     languages = [
         "@gazelle//language/go",
-        "@slipway//gazelle",
+        "@slipway//rules/gazelle",
     ],
 )
 

@@ -5,7 +5,7 @@
 //
 // Combine it with Gazelle's Go extension, after it:
 //
-//	gazelle_binary(name = "gazelle_bin", languages = ["@gazelle//language/go", "@slipway//gazelle"])
+//	gazelle_binary(name = "gazelle_bin", languages = ["@gazelle//language/go", "@slipway//rules/gazelle"])
 package gazelle
 
 import (
