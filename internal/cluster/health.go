@@ -34,8 +34,8 @@ func newProbesAt(pkiDir string, ports Ports, containerdSocket string) *probes {
 	p := &probes{
 		containerdSocket: containerdSocket,
 		ports:            ports,
-		plain:    tr(nil),
-		insecure: tr(&tls.Config{InsecureSkipVerify: true}), // only /healthz of our own processes
+		plain:            tr(nil),
+		insecure:         tr(&tls.Config{InsecureSkipVerify: true}), // only /healthz of our own processes
 	}
 	caPEM, err1 := os.ReadFile(filepath.Join(pkiDir, caCert))
 	cert, err2 := tls.LoadX509KeyPair(filepath.Join(pkiDir, adminCert), filepath.Join(pkiDir, adminKey))

@@ -77,10 +77,10 @@ func nodeComponents(cfg Config, l layout, bins binaries, nw network, pauseRef st
 	ctrdFiles := map[string][]byte{
 		ctrdPath: ctrdConf,
 		filepath.Join(nl.containerd, "certs.d", registryHost, "hosts.toml"): []byte(hostsToml),
-		filepath.Join(nl.cniConf, "10-slipway.conflist"):                     cni,
-		filepath.Join(nl.cniBin, "bridge"):                                   nsWrapper(nw, filepath.Join(systemCNIDir, "bridge")),
-		filepath.Join(nl.cniBin, "host-local"):                               execWrapper(filepath.Join(systemCNIDir, "host-local")),
-		filepath.Join(nl.cniBin, "loopback"):                                 execWrapper(filepath.Join(systemCNIDir, "loopback")),
+		filepath.Join(nl.cniConf, "10-slipway.conflist"):                    cni,
+		filepath.Join(nl.cniBin, "bridge"):                                  nsWrapper(nw, filepath.Join(systemCNIDir, "bridge")),
+		filepath.Join(nl.cniBin, "host-local"):                              execWrapper(filepath.Join(systemCNIDir, "host-local")),
+		filepath.Join(nl.cniBin, "loopback"):                                execWrapper(filepath.Join(systemCNIDir, "loopback")),
 	}
 
 	kubeletConf := []byte(kubeletConfig(l, nl, nw, p))
