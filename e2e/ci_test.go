@@ -121,8 +121,9 @@ func TestCIDeploysWhatChangedAndFailsOnCrashes(t *testing.T) {
 			t.Fatalf("ci with a crashing service: %v, want exit status 1", err)
 		}
 		failures := strings.Join(r.Failures, "\n")
-		if !strings.Contains(failures, "Deployment "+ns+"/orders not ready") || !strings.Contains(failures, "CrashLoopBackOff") {
-			t.Errorf("failures %q: want the orders Deployment named, with CrashLoopBackOff", failures)
+		if !strings.Contains(failures, "Deployment "+ns+"/orders not ready") || !strings.Contains(failures, "CrashLoopBackOff") ||
+			!strings.Contains(failures, "(last exit code 3") || !strings.Contains(failures, "orders: e2e crash on purpose, exit 3") {
+			t.Errorf("failures %q: want the orders Deployment named, with CrashLoopBackOff, exit code 3 and the container's last log line", failures)
 		}
 	})
 }
