@@ -87,7 +87,7 @@ func buyThroughFrontend(t *testing.T, cl *cluster.Cluster, cs kubernetes.Interfa
 	}
 }
 
-// podUIDs maps each pod of the namespace (by its app label and name) to its UID.
+// podUIDs maps each pod (but Jobs') of the namespace (by its app label and name) to its UID.
 func podUIDs(t *testing.T, cs kubernetes.Interface, ns string) map[string]string {
 	t.Helper()
 	pods, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
@@ -96,14 +96,14 @@ func podUIDs(t *testing.T, cs kubernetes.Interface, ns string) map[string]string
 	}
 	out := map[string]string{}
 	for _, p := range pods.Items {
-		if p.DeletionTimestamp == nil {
+		if _, job := p.Labels["batch.kubernetes.io/job-name"]; p.DeletionTimestamp == nil && !job { // Jobs' pods come and go
 			out[p.Labels["app"]+"/"+p.Name] = string(p.UID)
 		}
 	}
 	return out
 }
 
-// keptPods lists the pods of the apps other than skip whose UID changed or vanished.
+// changedPods lists the pods of the apps other than skip whose UID changed or vanished.
 func changedPods(before, after map[string]string, skip string) []string {
 	var out []string
 	for k, uid := range before {
