@@ -18,6 +18,9 @@ import (
 // the project's image code, pushed once (a second push finds it there).
 func TestPauseImage(t *testing.T) {
 	ctx := context.Background()
+	if os.Getenv("GOCACHE") == "" && os.Getenv("HOME") == "" { // Bazel's test sandbox
+		t.Setenv("GOCACHE", t.TempDir())
+	}
 	cfg := Config{Name: "pause-test", CacheDir: t.TempDir()}.withDefaults()
 	l := cfg.layout()
 	if err := os.MkdirAll(l.tools, 0o755); err != nil {
