@@ -1,6 +1,8 @@
-// Package cluster runs a local Kubernetes control plane and an OCI registry on
-// 127.0.0.1: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok
-// (one fake node, so pods go Running without a container runtime) and a registry.
+// Package cluster runs a local Kubernetes cluster and an OCI registry on
+// 127.0.0.1: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, a
+// registry, and one real node (containerd, kubelet, kube-proxy, CoreDNS; see
+// network for how its pods stay on this machine), or, when asked, kwok's fake
+// nodes, where pods go Running without running anything.
 // The Kubernetes binaries are built from source through the Go module proxy and
 // cached; each named instance keeps its PKI, data, logs and pid files in its own
 // folder, so several instances (a developer's, the e2e tests') can run side by side.
