@@ -20,7 +20,7 @@ import (
 
 // layoutIndex is the image index in a layout's index.json, or one nested in it.
 type layoutIndex struct {
-	dir      string
+	store    blobStore
 	raw      []byte
 	manifest *v1.IndexManifest
 	// mediaType of this index (index.json itself has none of its own).
@@ -35,15 +35,15 @@ func readLayoutIndex(dir string) (*layoutIndex, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseIndex(dir, raw, types.OCIImageIndex)
+	return parseIndex(dirStore(dir), raw, types.OCIImageIndex)
 }
 
-func parseIndex(dir string, raw []byte, mt types.MediaType) (*layoutIndex, error) {
+func parseIndex(store blobStore, raw []byte, mt types.MediaType) (*layoutIndex, error) {
 	m, err := v1.ParseIndexManifest(bytes.NewReader(raw))
 	if err != nil {
 		return nil, err
 	}
-	return &layoutIndex{dir: dir, raw: raw, manifest: m, mediaType: mt}, nil
+	return &layoutIndex{store: store, raw: raw, manifest: m, mediaType: mt}, nil
 }
 
 func (l *layoutIndex) MediaType() (types.MediaType, error)       { return l.mediaType, nil }
@@ -58,7 +58,7 @@ func (l *layoutIndex) descriptor(h v1.Hash) (*v1.Descriptor, error) {
 			return &l.manifest.Manifests[i], nil
 		}
 	}
-	return nil, fmt.Errorf("%s: no manifest %s in the index", l.dir, h)
+	return nil, fmt.Errorf("%s: no manifest %s in the index", l.store, h)
 }
 
 func (l *layoutIndex) Image(h v1.Hash) (v1.Image, error) {
@@ -66,11 +66,11 @@ func (l *layoutIndex) Image(h v1.Hash) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, err := readBlob(l.dir, h)
+	raw, err := l.store.read(h)
 	if err != nil {
 		return nil, err
 	}
-	return partial.CompressedToImage(&layoutImage{dir: l.dir, raw: raw, mediaType: desc.MediaType})
+	return partial.CompressedToImage(&layoutImage{store: l.store, raw: raw, mediaType: desc.MediaType})
 }
 
 func (l *layoutIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
@@ -78,16 +78,16 @@ func (l *layoutIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, err := readBlob(l.dir, h)
+	raw, err := l.store.read(h)
 	if err != nil {
 		return nil, err
 	}
-	return parseIndex(l.dir, raw, desc.MediaType)
+	return parseIndex(l.store, raw, desc.MediaType)
 }
 
 // layoutImage is an image manifest in a layout.
 type layoutImage struct {
-	dir       string
+	store     blobStore
 	raw       []byte
 	mediaType types.MediaType
 	manifest  *v1.Manifest
@@ -114,7 +114,7 @@ func (l *layoutImage) RawConfigFile() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return readBlob(l.dir, m.Config.Digest)
+	return l.store.read(m.Config.Digest)
 }
 
 func (l *layoutImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
@@ -123,36 +123,54 @@ func (l *layoutImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) 
 		return nil, err
 	}
 	if h == m.Config.Digest {
-		return &layoutBlob{dir: l.dir, desc: m.Config}, nil
+		return &layoutBlob{store: l.store, desc: m.Config}, nil
 	}
 	for _, d := range m.Layers {
 		if d.Digest == h {
-			return &layoutBlob{dir: l.dir, desc: d}, nil
+			return &layoutBlob{store: l.store, desc: d}, nil
 		}
 	}
-	return nil, fmt.Errorf("%s: no layer %s in manifest", l.dir, h)
+	return nil, fmt.Errorf("%s: no layer %s in manifest", l.store, h)
 }
 
 // layoutBlob is a layer (or config) blob in a layout.
 type layoutBlob struct {
-	dir  string
-	desc v1.Descriptor
+	store blobStore
+	desc  v1.Descriptor
 }
 
 func (b *layoutBlob) Digest() (v1.Hash, error)            { return b.desc.Digest, nil }
 func (b *layoutBlob) Size() (int64, error)                { return b.desc.Size, nil }
 func (b *layoutBlob) MediaType() (types.MediaType, error) { return b.desc.MediaType, nil }
 func (b *layoutBlob) Compressed() (io.ReadCloser, error) {
-	return os.Open(blobPath(b.dir, b.desc.Digest))
+	return b.store.open(b.desc.Digest)
 }
 
 // Descriptor keeps annotations and the like of the manifest's own descriptor.
 func (b *layoutBlob) Descriptor() (*v1.Descriptor, error) { return &b.desc, nil }
 
-func readBlob(dir string, h v1.Hash) ([]byte, error) {
-	b, err := os.ReadFile(blobPath(dir, h))
+// blobStore holds a layout's blobs: a layout directory, or a layout's metadata
+// with its layers elsewhere.
+type blobStore interface {
+	// read returns a small blob (a manifest, an index, a config).
+	read(h v1.Hash) ([]byte, error)
+	// open streams a blob of any size.
+	open(h v1.Hash) (io.ReadCloser, error)
+	// String names the store in errors.
+	String() string
+}
+
+// dirStore is an OCI image layout directory.
+type dirStore string
+
+func (d dirStore) String() string { return string(d) }
+
+func (d dirStore) read(h v1.Hash) ([]byte, error) {
+	b, err := os.ReadFile(blobPath(string(d), h))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", dir, err)
+		return nil, fmt.Errorf("%s: %w", d, err)
 	}
 	return b, nil
 }
+
+func (d dirStore) open(h v1.Hash) (io.ReadCloser, error) { return os.Open(blobPath(string(d), h)) }
