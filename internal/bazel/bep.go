@@ -19,6 +19,9 @@ type BuildResult struct {
 	Duration time.Duration
 	// Output holds Bazel's error messages when the build failed.
 	Output string
+	// Options are the build's effective options, rc files included, in the order
+	// Bazel applied them (the optionsParsed event's cmdLine).
+	Options []string
 }
 
 // TargetResult is one target's outcome.
@@ -82,6 +85,9 @@ type buildEvent struct {
 		Reason      string `json:"reason"`
 		Description string `json:"description"`
 	} `json:"aborted"`
+	OptionsParsed *struct {
+		CmdLine []string `json:"cmdLine"`
+	} `json:"optionsParsed"`
 	Finished *struct {
 		OverallSuccess bool `json:"overallSuccess"`
 		ExitCode       *struct {
@@ -157,6 +163,8 @@ func ParseBuildEvents(r io.Reader) (*BuildResult, error) {
 				}
 				actionErrors[ev.ID.ActionCompleted.PrimaryOutput] = label + ": " + msg
 			}
+		case ev.OptionsParsed != nil:
+			res.Options = ev.OptionsParsed.CmdLine
 		case ev.Finished != nil:
 			finished = true
 			res.Success = ev.Finished.OverallSuccess

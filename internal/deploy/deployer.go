@@ -24,6 +24,20 @@ type Deployer struct {
 	ReadyTimeout time.Duration
 	// OnReadiness, if set, sees readiness changes while waiting.
 	OnReadiness func(kube.Readiness)
+	// Artifacts reads the images to push (nil: from their layouts).
+	Artifacts ArtifactLoader
+}
+
+// ArtifactLoader reads an image to push.
+type ArtifactLoader interface {
+	Artifact(ctx context.Context, img Image) (publish.Artifact, error)
+}
+
+// LayoutLoader reads images from their OCI layouts.
+type LayoutLoader struct{}
+
+func (LayoutLoader) Artifact(_ context.Context, img Image) (publish.Artifact, error) {
+	return publish.FromLayout(img.Layout)
 }
 
 // PushResult is what pushing one image did.
@@ -32,6 +46,8 @@ type PushResult struct {
 	Reference string        `json:"reference"`
 	Present   bool          `json:"alreadyPresent"`
 	Stats     publish.Stats `json:"stats"`
+	// Sources says where the bytes of the layers pushed came from.
+	Sources publish.SourceStats `json:"sources"`
 }
 
 // Report is what a deploy did.
@@ -64,10 +80,14 @@ func (d *Deployer) Push(ctx context.Context, r *Resolved) ([]PushResult, error) 
 // PushImages publishes images, in parallel.
 func (d *Deployer) PushImages(ctx context.Context, images []Image) ([]PushResult, error) {
 	results := make([]PushResult, len(images))
+	loader := d.Artifacts
+	if loader == nil {
+		loader = LayoutLoader{}
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	for i, img := range images {
 		g.Go(func() error {
-			a, err := publish.FromLayout(img.Layout)
+			a, err := loader.Artifact(ctx, img)
 			if err != nil {
 				return fmt.Errorf("image %s: %w", img.Label, err)
 			}
@@ -75,7 +95,8 @@ func (d *Deployer) PushImages(ctx context.Context, images []Image) ([]PushResult
 			if err != nil {
 				return fmt.Errorf("image %s: %w", img.Label, err)
 			}
-			results[i] = PushResult{Label: img.Label, Reference: res.Reference, Present: res.AlreadyPresent, Stats: res.Stats}
+			results[i] = PushResult{Label: img.Label, Reference: res.Reference, Present: res.AlreadyPresent, Stats: res.Stats,
+				Sources: a.Sources.Stats()}
 			return nil
 		})
 	}

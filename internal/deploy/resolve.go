@@ -36,8 +36,11 @@ type Settings struct {
 
 // Image is an image to push, and the reference manifests use for it.
 type Image struct {
-	Label      string
-	Layout     string
+	Label  string
+	Layout string
+	// Meta is the layout's metadata file (empty when the rule wrote none): with it,
+	// an ArtifactLoader pushes layers the output base lacks from a remote cache.
+	Meta       string
 	Repository name.Repository
 	Reference  string
 	Digest     string
@@ -98,7 +101,7 @@ func Resolve(t *Target, s Settings) (*Resolved, error) {
 		}
 		ref := pullHost + "/" + img.Repository + "@" + img.Digest
 		refs[img.Reference] = ref
-		r.Images = append(r.Images, Image{Label: img.Label, Layout: t.Layouts[img.Label], Repository: repo, Reference: ref, Digest: img.Digest})
+		r.Images = append(r.Images, Image{Label: img.Label, Layout: t.Layouts[img.Label], Meta: t.Metas[img.Label], Repository: repo, Reference: ref, Digest: img.Digest})
 	}
 
 	for i, rendered := range t.Objects {

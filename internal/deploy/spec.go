@@ -33,7 +33,9 @@ type ImageSpec struct {
 	Repository string  `json:"repository"`
 	Registry   string  `json:"registry,omitempty"`
 	Layout     FileRef `json:"layout"`
-	Digest     FileRef `json:"digest"`
+	// Meta is the layout's metadata (every blob but the layers, oci.Meta).
+	Meta   FileRef `json:"meta"`
+	Digest FileRef `json:"digest"`
 }
 
 // Spec is the deploy spec a manifests rule writes (<name>.deploy.json).
@@ -67,6 +69,8 @@ type Target struct {
 	Inventory manifest.Inventory
 	// Layouts are the images' OCI layout directories, by label.
 	Layouts map[string]string
+	// Metas are the layouts' metadata files, by label (empty for specs of older rules).
+	Metas map[string]string
 }
 
 // ReadSpec reads a deploy spec file.
@@ -84,7 +88,7 @@ func ReadSpec(path string) (*Spec, error) {
 
 // Load reads the rendered objects and inventory of a spec.
 func Load(spec *Spec, files Files) (*Target, error) {
-	t := &Target{Spec: *spec, Layouts: map[string]string{}}
+	t := &Target{Spec: *spec, Layouts: map[string]string{}, Metas: map[string]string{}}
 	y, err := os.ReadFile(files.Path(spec.YAML))
 	if err != nil {
 		return nil, fmt.Errorf("%s: rendered manifests: %w", spec.Target, err)
@@ -104,6 +108,9 @@ func Load(spec *Spec, files Files) (*Target, error) {
 	}
 	for _, img := range spec.Images {
 		t.Layouts[img.Label] = files.Path(img.Layout)
+		if img.Meta.Path != "" {
+			t.Metas[img.Label] = files.Path(img.Meta)
+		}
 	}
 	return t, nil
 }

@@ -36,10 +36,18 @@ func DepsExpr(patterns []string) string {
 	return fmt.Sprintf(`filter("^//", deps(%s))`, KindExpr(patterns))
 }
 
-// BuildFlags are the flags of a build of deployables: the user's, then the
-// output group. cquery runs with the user's flags alone, which keep the analysis.
+// MetadataRegex matches the small outputs a deploy reads: deploy specs, rendered
+// manifests, inventories, image digests and image metadata. Under a remote cache
+// with --remote_download_outputs=minimal Bazel downloads these and nothing else;
+// the images' layers stay in the cache, and pushes stream them from there.
+const MetadataRegex = `.*\.(deploy\.json|inventory\.json|oci-meta\.json|digest|yaml)$`
+
+// BuildFlags are the flags of every Bazel command over deployables, cquery and
+// build alike (so they share the analysis): the user's, then the output group
+// and the download regex of the metadata (neither is a configuration option;
+// without a remote cache the regex does nothing).
 func BuildFlags(flags []string) []string {
-	return append(append([]string(nil), flags...), "--output_groups="+OutputGroup)
+	return append(append([]string(nil), flags...), "--output_groups="+OutputGroup, "--remote_download_regex="+MetadataRegex)
 }
 
 // Labels are the manifests targets in a graph, sorted; an error names the
@@ -72,7 +80,7 @@ func Discover(ctx context.Context, b bazel.Client, patterns, flags []string) ([]
 	if !wild {
 		return patterns, nil
 	}
-	g, err := b.CQuery(ctx, KindExpr(patterns), flags)
+	g, err := b.CQuery(ctx, KindExpr(patterns), BuildFlags(flags))
 	if err != nil {
 		return nil, err
 	}

@@ -34,7 +34,7 @@ var _ Workspace = (*BazelWorkspace)(nil)
 // Index queries the main-repository dependencies of the manifests targets the
 // patterns match, in one cquery.
 func (w *BazelWorkspace) Index(ctx context.Context) (*Index, error) {
-	g, err := w.Bazel.CQuery(ctx, deployable.DepsExpr(w.Patterns), w.Flags)
+	g, err := w.Bazel.CQuery(ctx, deployable.DepsExpr(w.Patterns), deployable.BuildFlags(w.Flags))
 	if err != nil {
 		return nil, err
 	}

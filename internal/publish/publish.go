@@ -26,6 +26,8 @@ import (
 type Artifact struct {
 	Image v1.Image
 	Index v1.ImageIndex
+	// Sources counts where the bytes of layers pushed came from (FromMeta sets it).
+	Sources *SourceCounter
 }
 
 // FromLayout reads the artifact an image rule wrote.

@@ -315,12 +315,13 @@ def _image_impl(ctx):
     }))
     layout = ctx.actions.declare_directory(ctx.label.name)
     digest = ctx.actions.declare_file(ctx.label.name + ".digest")
+    meta = ctx.actions.declare_file(ctx.label.name + ".oci-meta.json")
     run_builder(
         ctx,
         "image",
         inputs = [spec] + base_inputs + [layer.blob for layer in layers] + [layer.descriptor for layer in layers],
-        outputs = [layout, digest],
-        flags = ["--spec=" + spec.path, "--layout=" + layout.path, "--digest=" + digest.path],
+        outputs = [layout, digest, meta],
+        flags = ["--spec=" + spec.path, "--layout=" + layout.path, "--digest=" + digest.path, "--meta=" + meta.path],
         mnemonic = "Image",
         progress = "Assembling image %{label}",
     )
@@ -340,6 +341,7 @@ def _image_impl(ctx):
         DefaultInfo(files = depset([layout, digest])),
         OutputGroupInfo(
             digest = depset([digest]),
+            meta = depset([meta]),
             tarball = depset([tarball]),
         ),
         ImageInfo(
@@ -348,6 +350,7 @@ def _image_impl(ctx):
             is_index = False,
             layer_descriptors = (ctx.attr.base[ImageInfo].layer_descriptors if ctx.attr.base and ImageInfo in ctx.attr.base else []) + [layer.descriptor for layer in layers],
             layout = layout,
+            meta = meta,
             os = os,
             registry = ctx.attr.registry,
             repository = repository,
@@ -358,7 +361,9 @@ image_rule = rule(
     implementation = _image_impl,
     doc = """A reproducible OCI image: a base, then one layer per input group (`tars`, `files`,
 `binary`), and a configuration. Outputs an OCI image layout directory named after the target
-and `<name>.digest`; the output group `tarball` holds a `docker load`-able tarball.
+and `<name>.digest`; the output group `tarball` holds a `docker load`-able tarball, and the
+output group `meta` holds `<name>.oci-meta.json`: the layout's manifest and configuration
+without its layers, which is what slipway reads when the layers stay in a remote cache.
 
 Every file is owned by 0:0, stamped with the epoch (or `SOURCE_DATE_EPOCH` given with
 `--action_env`), and written in sorted order, so the same inputs give the same digest on any

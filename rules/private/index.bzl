@@ -20,25 +20,27 @@ def _image_index_impl(ctx):
     layouts = [images[key][ImageInfo].layout for key in sorted(images.keys())]
     layout = ctx.actions.declare_directory(ctx.label.name)
     digest = ctx.actions.declare_file(ctx.label.name + ".digest")
+    meta = ctx.actions.declare_file(ctx.label.name + ".oci-meta.json")
     run_builder(
         ctx,
         "index",
         inputs = layouts,
-        outputs = [layout, digest],
-        flags = ["--image=" + dir.path for dir in layouts] + ["--layout=" + layout.path, "--digest=" + digest.path],
+        outputs = [layout, digest, meta],
+        flags = ["--image=" + dir.path for dir in layouts] + ["--layout=" + layout.path, "--digest=" + digest.path, "--meta=" + meta.path],
         mnemonic = "ImageIndex",
         progress = "Assembling image index %{label}",
     )
     first = images[sorted(images.keys())[0]][ImageInfo]
     return [
         DefaultInfo(files = depset([layout, digest])),
-        OutputGroupInfo(digest = depset([digest])),
+        OutputGroupInfo(digest = depset([digest]), meta = depset([meta])),
         ImageInfo(
             arch = "",
             digest = digest,
             is_index = True,
             layer_descriptors = [],
             layout = layout,
+            meta = meta,
             os = "",
             registry = ctx.attr.registry or first.registry,
             repository = ctx.attr.repository or default_repository(ctx.label),

@@ -73,6 +73,7 @@ def _manifests_impl(ctx):
             "digest": _file_ref(ctx, info.digest),
             "label": image["label"],
             "layout": _file_ref(ctx, info.layout),
+            "meta": _file_ref(ctx, info.meta),
             "registry": info.registry,
             "repository": info.repository,
         } for image, info in zip(images, image_infos)],
@@ -82,7 +83,9 @@ def _manifests_impl(ctx):
     }))
     return [
         DefaultInfo(files = depset([rendered, inventory])),
-        OutputGroupInfo(deploy = depset([rendered, inventory, deploy_spec] + [info.layout for info in image_infos] + [info.digest for info in image_infos])),
+        # The images' metadata, not their layouts: under a remote cache a deploy reads
+        # small files only, and pushes layers from the cache (or the output base).
+        OutputGroupInfo(deploy = depset([rendered, inventory, deploy_spec] + [info.meta for info in image_infos] + [info.digest for info in image_infos])),
         ManifestsInfo(
             allowed_contexts = ctx.attr.allowed_contexts,
             deploy_spec = deploy_spec,

@@ -8,6 +8,7 @@ ImageInfo = provider(
         "is_index": "bool: whether `layout` holds an image index.",
         "layer_descriptors": "list of File: descriptors of the layers slipway built, base first.",
         "layout": "File: a directory holding the OCI image layout.",
+        "meta": "File: the layout's metadata (`<name>.oci-meta.json`): its manifests, indexes and configs, not its layers; what slipway reads when the layers stay in a remote cache.",
         "os": "string: the image's operating system (empty for an index).",
         "registry": "string: the registry `.push` sends to by default (empty: ask the flag or the cluster).",
         "repository": "string: the repository within the registry, e.g. `examples/hello`.",

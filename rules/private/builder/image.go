@@ -35,7 +35,8 @@ func imageVerb(args []string) error {
 	spec := fs.String("spec", "", "image spec (JSON)")
 	layoutDir := fs.String("layout", "", "output: OCI image layout directory")
 	digest := fs.String("digest", "", "output: the manifest digest")
-	if err := parse(fs, args, "spec", "layout", "digest"); err != nil {
+	meta := fs.String("meta", "", "output: the layout's metadata (every blob but the layers)")
+	if err := parse(fs, args, "spec", "layout", "digest", "meta"); err != nil {
 		return err
 	}
 	var s oci.ImageSpec
@@ -49,6 +50,9 @@ func imageVerb(args []string) error {
 	if err := oci.WriteLayout(*layoutDir, built.Image, nil, built.Blobs); err != nil {
 		return err
 	}
+	if err := oci.WriteMeta(*meta, *layoutDir); err != nil {
+		return err
+	}
 	return writeDigest(*digest, built.Image.Digest)
 }
 
@@ -58,7 +62,8 @@ func indexVerb(args []string) error {
 	fs.Var(&images, "image", "an image's OCI layout directory (repeated)")
 	layoutDir := fs.String("layout", "", "output: OCI image layout directory")
 	digest := fs.String("digest", "", "output: the index digest")
-	if err := parse(fs, args, "image", "layout", "digest"); err != nil {
+	meta := fs.String("meta", "", "output: the layout's metadata (every blob but the layers)")
+	if err := parse(fs, args, "image", "layout", "digest", "meta"); err != nil {
 		return err
 	}
 	idx, blobs, err := oci.BuildIndex(images)
@@ -66,6 +71,9 @@ func indexVerb(args []string) error {
 		return err
 	}
 	if err := oci.WriteLayout(*layoutDir, nil, idx, blobs); err != nil {
+		return err
+	}
+	if err := oci.WriteMeta(*meta, *layoutDir); err != nil {
 		return err
 	}
 	return writeDigest(*digest, idx.Digest)
