@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,6 +20,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/deployable"
 	"github.com/slipway-dev/slipway/internal/kube"
 	"github.com/slipway-dev/slipway/internal/publish"
+	"github.com/slipway-dev/slipway/internal/remotecache"
 )
 
 // ciFlags are shared by ci and affected: what to build, and how.
@@ -29,6 +31,9 @@ type ciFlags struct {
 	bazel      string
 	json       bool
 	out, log   io.Writer
+	// loader pushes images from their metadata, with layers from the output
+	// base, the builds' remote cache, or bazel.
+	loader *remotecache.Loader
 }
 
 func (f *ciFlags) bind(cmd *cobra.Command) {
@@ -54,8 +59,28 @@ func (f *ciFlags) check() error {
 	return nil
 }
 
+// bazelClient is the Bazel of workspace; the artifact loader learns each
+// build's remote cache through it.
 func (f *ciFlags) bazelClient(workspace string) bazel.Client {
-	return &bazel.CLI{Bazel: f.bazel, Workspace: workspace, Progress: prefixed(f.log, "bazel: ")}
+	return f.artifacts().Observe(&bazel.CLI{Bazel: f.bazel, Workspace: workspace, Progress: prefixed(f.log, "bazel: ")})
+}
+
+func (f *ciFlags) artifacts() *remotecache.Loader {
+	if f.loader == nil {
+		f.loader = newArtifactLoader(f.buildFlags, f.log)
+	}
+	return f.loader
+}
+
+// newArtifactLoader reads images from their metadata, saying on log where the
+// bytes of each layer pushed come from.
+func newArtifactLoader(buildFlags []string, log io.Writer) *remotecache.Loader {
+	var mu sync.Mutex
+	return &remotecache.Loader{Flags: buildFlags, Log: func(s string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(log, "push: %s\n", s)
+	}}
 }
 
 // deployRun deploys built targets for ci and affected --deploy.
@@ -86,7 +111,9 @@ type CIReport struct {
 	Readiness []kube.Readiness   `json:"readiness,omitempty"`
 	Requests  kube.RequestCounts `json:"requests"`
 	Pushed    publish.Stats      `json:"pushed"`
-	Failures  []string           `json:"failures,omitempty"`
+	// Sources says where the bytes of the layers pushed came from.
+	Sources  publish.SourceStats `json:"sources"`
+	Failures []string            `json:"failures,omitempty"`
 }
 
 // run deploys built targets to dest (resolved, and admitted by the guard, before
@@ -97,7 +124,7 @@ func (d *deployRun) run(ctx context.Context, f *ciFlags, built []*deployable.Bui
 		return err
 	}
 	publisher := d.newPublisher(printPushProgress(f.log))
-	deployer := &deploy.Deployer{Clients: clients, Publisher: publisher, ForceConflicts: d.forceConflicts}
+	deployer := &deploy.Deployer{Clients: clients, Publisher: publisher, ForceConflicts: d.forceConflicts, Artifacts: f.artifacts()}
 	report := &CIReport{Context: clients.Context, DryRun: d.dryRun}
 	before := clients.Requests.Snapshot()
 	var all []kube.Ref
@@ -131,6 +158,7 @@ func (d *deployRun) run(ctx context.Context, f *ciFlags, built []*deployable.Bui
 			report.Pushed.BlobsUploaded += img.Stats.BlobsUploaded
 			report.Pushed.ManifestsPut += img.Stats.ManifestsPut
 			report.Pushed.Requests += img.Stats.Requests
+			report.Sources.Add(img.Sources)
 		}
 		if err != nil {
 			report.Failures = append(report.Failures, fmt.Sprintf("%s: %v", b.Label, err))
@@ -211,6 +239,10 @@ func (d *deployRun) print(f *ciFlags, r *CIReport) error {
 	}
 	fmt.Fprintf(f.log, "context %s: %d reads, %d dry-runs, %d writes; pushed %d blob(s), %s\n",
 		r.Context, r.Requests.Reads, r.Requests.DryRuns, r.Requests.Writes, r.Pushed.BlobsUploaded, humanBytes(r.Pushed.BytesUploaded))
+	if s := r.Sources; s.Streamed+s.Materialized > 0 {
+		fmt.Fprintf(f.log, "layers pushed: %d from the output base (%s), %d streamed from the remote cache (%s), %d materialized by bazel (%s)\n",
+			s.OutputBase, humanBytes(s.OutputBaseBytes), s.Streamed, humanBytes(s.StreamedBytes), s.Materialized, humanBytes(s.MaterializedBytes))
+	}
 	return nil
 }
 

@@ -91,7 +91,8 @@ func (o *devOptions) run(ctx context.Context) error {
 	}
 	fmt.Fprintf(o.log, "slipway dev: deploying %s to context %s (registry %s)\n", strings.Join(o.targets, " "), clients.Context, regs.Push)
 
-	cli := &bazel.CLI{Bazel: o.bazel, Workspace: o.workspace, Progress: prefixed(o.log, "bazel: ")}
+	artifacts := newArtifactLoader(o.buildFlags, o.log)
+	cli := artifacts.Observe(&bazel.CLI{Bazel: o.bazel, Workspace: o.workspace, Progress: prefixed(o.log, "bazel: ")})
 	execRoot, err := cli.ExecRoot(ctx)
 	if err != nil {
 		return err
@@ -111,6 +112,7 @@ func (o *devOptions) run(ctx context.Context) error {
 			Clients:        clients,
 			Publisher:      o.newPublisher(printPushProgress(o.log)),
 			ForceConflicts: o.forceConflicts,
+			Artifacts:      artifacts,
 		},
 		ReadyTimeout: o.readyTimeout,
 		Logs:         func(string) io.Writer { return logLines },
