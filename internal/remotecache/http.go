@@ -20,6 +20,10 @@ import (
 	"github.com/slipway-dev/slipway/internal/publish"
 )
 
+// UserAgent is what slipway's cache requests say they are, so that a cache's
+// access log tells them from Bazel's.
+const UserAgent = "slipway-remotecache"
+
 // HTTP reads blobs from a cache that speaks Bazel's HTTP caching protocol:
 // `GET <base>/cas/<sha256 hex>` answers a blob, 404 when the cache lacks it.
 type HTTP struct {
@@ -77,6 +81,7 @@ func (h *HTTP) Open(ctx context.Context, d v1.Hash) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
+	req.Header.Set("User-Agent", UserAgent)
 	for k, vs := range h.Header {
 		for _, v := range vs {
 			req.Header.Add(k, v)
