@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/slipway-dev/slipway/internal/dev"
 	"github.com/slipway-dev/slipway/internal/oci"
 	"github.com/slipway-dev/slipway/internal/remotecache"
 )
@@ -356,4 +357,61 @@ func TestRemoteCacheCIDeploysWithoutTheBytes(t *testing.T) {
 			t.Errorf("the registry lacks the evicted layer %s: %v", binary, err)
 		}
 	})
+}
+
+func TestRemoteCacheDevLoopUnderMinimal(t *testing.T) {
+	cl := sharedCluster(t)
+	cs := clientset(t, cl)
+	cache := startCacheServer(t)
+	nonce := fmt.Sprintf("rd%d", time.Now().UnixNano()%1_000_000_000)
+	a := remoteWorkspace(t, "rc-a", "build --remote_cache="+cache.url, "build --disk_cache=")
+	stamp(a, nonce)
+	a.mustBazel(append([]string{"build", "--output_groups=+deploy", "//examples/shop:dev"}, shopDeployables...)...)
+
+	b := remoteWorkspace(t, "rc-b", "build --remote_cache="+cache.url, "build --remote_download_minimal", "build --disk_cache=")
+	stamp(b, nonce)
+	user := "rd" + nonce[2:8]
+	ns := "shop-" + user
+	defer cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+	d := startDev(t, b, []string{"USER=" + user})
+	defer d.stop()
+	d.waitReady(20 * time.Minute)
+
+	// Machine A builds the edit first (CI, a colleague): machine B's loop finds
+	// every action in the cache.
+	edited := nonce + "x"
+	a.edit("examples/shop/catalog/main.go", nonce, edited)
+	a.mustBazel(append([]string{"build", "--output_groups=+deploy"}, shopDeployables...)...)
+	mark := cache.mark()
+	b.edit("examples/shop/catalog/main.go", nonce, edited)
+	c := d.next()
+	if c.Outcome != dev.OK || strings.Join(c.Affected, ",") != "//examples/shop/catalog:deploy" {
+		t.Fatalf("cycle: %s, affected %v, errors %v\n%s", c.Outcome, c.Affected, c.Errors, tailLines(d.stderr.String(), 30))
+	}
+	if len(c.Images) != 1 || c.Images[0].BytesUploaded == 0 {
+		t.Errorf("pushed %+v, want the new catalog image", c.Images)
+	}
+	ref := deployedImage(t, cs, ns, "Deployment", "catalog")
+	m := shopMetas(t, b)["catalog"]
+	if !strings.HasSuffix(ref, "@"+m.Top.Digest.String()) {
+		t.Errorf("the catalog runs %s, want the edited image %s", ref, m.Top.Digest)
+	}
+	layers := layersOf(t, m)
+	binary := layers[len(layers)-1].Digest
+	for _, p := range []string{
+		filepath.Join(b.bin("examples/shop/catalog/image"), "blobs", "sha256", binary.Hex),
+		b.bin("examples/shop/catalog/image.layers/binary.layer"),
+	} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("the new layer is in machine B's output base: %s", p)
+		}
+	}
+	bazelBytes, slipwayBytes, streamed := downloads(cache.since(mark))
+	if !streamed[binary.Hex] {
+		t.Errorf("slipway did not stream the new layer %s from the cache (streamed %v)", binary, streamed)
+	}
+	if !strings.Contains(d.stderr.String(), "streamed from the remote cache "+cache.url) {
+		t.Errorf("the loop's output does not name the streaming path:\n%s", tailLines(d.stderr.String(), 30))
+	}
+	t.Logf("edit cycle: %d ms %v; bazel downloaded %d bytes, slipway streamed %d bytes", c.TotalMillis, c.PhaseMillis, bazelBytes, slipwayBytes)
 }
