@@ -56,6 +56,12 @@ func TestParseBuildEventsSuccess(t *testing.T) {
 	if !res.Success || deploy == nil || !deploy.Success {
 		t.Fatalf("success = %v, //app:deploy = %+v", res.Success, deploy)
 	}
+	// The effective options, rc files first: the system rc's disk cache, then the
+	// command line's output group.
+	opts := strings.Join(res.Options, " ")
+	if !strings.Contains(opts, "--disk_cache=/root/.cache/slipway/bazel-disk-cache") || !strings.HasSuffix(opts, "--output_groups=deploy") {
+		t.Errorf("options %q: want the rc files' and the command line's", opts)
+	}
 	names := map[string]bool{}
 	for _, p := range deploy.OutputGroups["deploy"] {
 		names[p[strings.LastIndex(p, "/bin/")+5:]] = true
