@@ -59,9 +59,16 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 func startDev(t *testing.T, w *workspace, env []string, args ...string) *devLoop {
 	t.Helper()
+	return startDevTarget(t, w, "//examples/shop:dev", env, args...)
+}
+
+// startDevTarget runs a dev target of the workspace with --json against the
+// shared cluster.
+func startDevTarget(t *testing.T, w *workspace, target string, env []string, args ...string) *devLoop {
+	t.Helper()
 	c := sharedCluster(t)
 	cmd := w.bazelCommand(context.Background(), append([]string{"run", "--ui_event_filters=-info,-stdout,-stderr", "--noshow_progress",
-		"//examples/shop:dev", "--", "--json", "--kubeconfig=" + c.Kubeconfig, "--context=" + c.Context}, args...)...)
+		target, "--", "--json", "--kubeconfig=" + c.Kubeconfig, "--context=" + c.Context}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	d := &devLoop{t: t, cmd: cmd, cycles: make(chan dev.Cycle, 100), ready: make(chan struct{}), done: make(chan error, 1), stderr: &syncBuffer{}}
 	cmd.Stderr = d.stderr

@@ -14,6 +14,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/deploy"
 	"github.com/slipway-dev/slipway/internal/dev"
 	"github.com/slipway-dev/slipway/internal/kube"
+	"github.com/slipway-dev/slipway/internal/portforward"
 	"github.com/slipway-dev/slipway/internal/watch"
 )
 
@@ -26,6 +27,7 @@ type devOptions struct {
 	debounce       time.Duration
 	maxWait        time.Duration
 	forceConflicts bool
+	noForwards     bool
 	readyTimeout   time.Duration
 	json           bool
 	bazel          string
@@ -62,6 +64,7 @@ error; neither is replaced by another cluster. Ctrl-C stops it.`,
 	f.DurationVar(&o.debounce, "debounce", 100*time.Millisecond, "how long file events must be quiet before a cycle pushes or applies (its build starts after a tenth of it)")
 	f.BoolVar(&o.forceConflicts, "force-conflicts", false, "take over fields other field managers own (otherwise a conflict fails that target, keeping its last deployment)")
 	f.DurationVar(&o.maxWait, "max-wait", 2*time.Second, "the longest a stream of newer changes may hold a change back before a cycle starts anyway")
+	f.BoolVar(&o.noForwards, "no-port-forwards", false, "open none of the manifests targets' port_forwards")
 	f.DurationVar(&o.readyTimeout, "ready-timeout", 2*time.Minute, "how long to wait for changed objects to become ready")
 	f.BoolVar(&o.json, "json", false, "print JSON lines (one per cycle, and one when ready) instead of the terminal view")
 	f.StringVar(&o.bazel, "bazel", "bazel", "the bazel command")
@@ -131,7 +134,28 @@ func (o *devOptions) run(ctx context.Context) error {
 		MinBackoff: time.Second,
 		MaxBackoff: 30 * time.Second,
 	}
+	if !o.noForwards {
+		forwards := newForwards(clients, problems)
+		defer forwards.Close()
+		loop.Forwards = forwards
+	}
 	events := make(chan watch.Event, 1024)
 	go w.Run(ctx, events, problems)
 	return loop.Run(ctx, dev.Inputs{Files: events, Problems: problems, Vanished: vanished})
+}
+
+// newForwards keeps port-forwards through the connection's API server; failures
+// of single connections are the loop's problems (dropped when it is busy).
+func newForwards(clients *kube.Clients, problems chan<- error) *portforward.Manager {
+	tunnel := &portforward.SPDYTunnel{Config: clients.Config, Client: clients.Typed.CoreV1().RESTClient()}
+	return &portforward.Manager{
+		Endpoints: portforward.KubeEndpoints{Client: clients.Typed},
+		Tunnel:    tunnel,
+		Problem: func(err error) {
+			select {
+			case problems <- err:
+			default:
+			}
+		},
+	}
 }

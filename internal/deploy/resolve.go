@@ -15,6 +15,7 @@ import (
 
 	"github.com/slipway-dev/slipway/internal/kube"
 	"github.com/slipway-dev/slipway/internal/manifest"
+	"github.com/slipway-dev/slipway/internal/portforward"
 )
 
 // Registries says where images go: pushed to Push, named in manifests as Pull
@@ -56,6 +57,8 @@ type Resolved struct {
 	Hashes    map[string]string
 	Images    []Image
 	Inventory *kube.Inventory
+	// Forwards are the local ports the dev loop forwards to the target's workloads.
+	Forwards []portforward.Forward
 }
 
 // Resolve applies settings to a loaded target. It sends no request.
@@ -79,6 +82,13 @@ func Resolve(t *Target, s Settings) (*Resolved, error) {
 		Namespace: ns,
 		Hashes:    map[string]string{},
 		Inventory: &kube.Inventory{ID: kube.InventoryID(t.Spec.Target, ns), Target: t.Spec.Target, Namespace: ns},
+	}
+	specs, err := portforward.ParseSpecs(t.Spec.PortForwards)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", t.Spec.Target, err)
+	}
+	for _, pf := range specs {
+		r.Forwards = append(r.Forwards, portforward.Forward{Target: t.Spec.Target, Namespace: ns, Spec: pf})
 	}
 
 	// Image references as rendered -> as deployed.

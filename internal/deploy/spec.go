@@ -45,6 +45,8 @@ type Spec struct {
 	Inventory       FileRef     `json:"inventory"`
 	Images          []ImageSpec `json:"images"`
 	AllowedContexts []string    `json:"allowed_contexts"`
+	// PortForwards is the port_forwards attribute: local port -> KIND/NAME:PORT.
+	PortForwards map[string]string `json:"port_forwards,omitempty"`
 }
 
 // Files locates a spec's files.

@@ -1,11 +1,14 @@
 package dev
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/slipway-dev/slipway/internal/portforward"
 )
 
 // act sends an action and returns the loop's answer.
@@ -111,5 +114,39 @@ func TestDeployableStateChangesAreReported(t *testing.T) {
 	want := []string{"//cart:deploy building", "//cart:deploy deploying", "//cart:deploy ready"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("state changes (-want +got):\n%s", diff)
+	}
+}
+
+// A deployed target's forwards are opened and shown with it; disabling it closes
+// them; a port that is taken is a problem and the loop goes on.
+func TestForwardsFollowTheDeployment(t *testing.T) {
+	h := newLoopHarness(t)
+	cartFwd := portforward.Forward{Target: "//cart:deploy", Namespace: "dev", Spec: portforward.Spec{LocalPort: 8081, Kind: "deployment", Name: "cart", Port: "8080"}}
+	ordersFwd := portforward.Forward{Target: "//orders:deploy", Namespace: "dev", Spec: portforward.Spec{LocalPort: 9999, Kind: "service", Name: "orders", Port: "http"}}
+	h.cluster.forwards = map[string][]portforward.Forward{"//cart:deploy": {cartFwd}, "//orders:deploy": {ordersFwd}}
+	h.forwards = &fakeForwarder{taken: map[int]bool{9999: true}, open: map[string][]portforward.Forward{}}
+	h.run()
+	c := h.cycle()
+	if got, want := statusOf(c, "//cart:deploy").Forwards, []string{"http://127.0.0.1:8081 -> deployment/cart:8080"}; !cmp.Equal(got, want) {
+		t.Errorf("cart's forwards = %v, want %v", got, want)
+	}
+	if got := statusOf(c, "//orders:deploy"); got.State != StateReady || len(got.Forwards) != 0 {
+		t.Errorf("orders = %+v, want ready with no open forward", got)
+	}
+	h.rep.mu.Lock()
+	problems := fmt.Sprint(h.rep.problems)
+	h.rep.mu.Unlock()
+	if !strings.Contains(problems, "local port 9999 is not free") {
+		t.Errorf("problems %s, want the taken port named", problems)
+	}
+	if err := h.act(Disable, "//cart:deploy"); err != nil {
+		t.Fatal(err)
+	}
+	c = h.cycle()
+	h.forwards.mu.Lock()
+	open := h.forwards.open["//cart:deploy"]
+	h.forwards.mu.Unlock()
+	if len(open) != 0 || len(statusOf(c, "//cart:deploy").Forwards) != 0 {
+		t.Errorf("after disabling cart: open %v, shown %v; want none", open, statusOf(c, "//cart:deploy").Forwards)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/bazel"
 	"github.com/slipway-dev/slipway/internal/deploy"
 	"github.com/slipway-dev/slipway/internal/kube"
+	"github.com/slipway-dev/slipway/internal/portforward"
 	"github.com/slipway-dev/slipway/internal/watch"
 )
 
@@ -171,6 +172,8 @@ type fakeCluster struct {
 	applyStarted chan struct{}
 	// content maps a target to its current content version: what decides digests and hashes
 	content map[string]string
+	// forwards are the targets' port-forwards, as loaded.
+	forwards map[string][]portforward.Forward
 }
 
 func (c *fakeCluster) Load(target string, built *bazel.TargetResult) (*deploy.Resolved, error) {
@@ -184,6 +187,7 @@ func (c *fakeCluster) Load(target string, built *bazel.TargetResult) (*deploy.Re
 		Images:    []deploy.Image{{Label: target[:len(target)-7] + ":image", Repository: repo, Digest: "sha256:" + v}},
 		Hashes:    map[string]string{ref.Key(): "hash-" + v},
 		Inventory: &kube.Inventory{ID: "inv-" + target, Objects: []kube.Ref{ref}},
+		Forwards:  c.forwards[target],
 	}, nil
 }
 
@@ -380,6 +384,7 @@ func (f *fakeFiles) write(p, content string) {
 // fakeReporter records what the loop shows.
 type fakeReporter struct {
 	mu          sync.Mutex
+	problems    []error
 	states      []State
 	applied     []int // cycles that reported applying something
 	deployables []Deployable
@@ -399,7 +404,11 @@ func (r *fakeReporter) Applied(n int, objects []ObjectReport, _ time.Duration) {
 	defer r.mu.Unlock()
 	r.applied = append(r.applied, n)
 }
-func (r *fakeReporter) Problem(error) {}
+func (r *fakeReporter) Problem(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.problems = append(r.problems, err)
+}
 func (r *fakeReporter) Deployable(d Deployable) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -407,3 +416,27 @@ func (r *fakeReporter) Deployable(d Deployable) {
 }
 
 var errRefused = fmt.Errorf("registry 127.0.0.1:5000 is unreachable: %w", syscall.ECONNREFUSED)
+
+// fakeForwarder records the forwards the loop sets; ports in taken fail.
+type fakeForwarder struct {
+	mu    sync.Mutex
+	taken map[int]bool
+	open  map[string][]portforward.Forward
+}
+
+func (f *fakeForwarder) Set(target string, fs []portforward.Forward) []portforward.Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []portforward.Status
+	var open []portforward.Forward
+	for _, fw := range fs {
+		if f.taken[fw.LocalPort] {
+			out = append(out, portforward.Status{Forward: fw, Err: fmt.Errorf("port-forward %s: local port %d is not free", fw, fw.LocalPort)})
+			continue
+		}
+		open = append(open, fw)
+		out = append(out, portforward.Status{Forward: fw})
+	}
+	f.open[target] = open
+	return out
+}

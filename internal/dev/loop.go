@@ -32,6 +32,8 @@ type Loop struct {
 	// MinBackoff and MaxBackoff bound the wait before retrying a cycle that found
 	// the cluster or registry unreachable.
 	MinBackoff, MaxBackoff time.Duration
+	// Forwards keeps deployed targets' port-forwards open (nil: none).
+	Forwards Forwarder
 }
 
 // Run deploys everything, then keeps the cluster in step with the events it

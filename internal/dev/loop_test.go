@@ -27,6 +27,8 @@ type loopHarness struct {
 	events  chan watch.Event
 	vanish  chan kube.Vanished
 	actions chan Action
+	// forwards, when set, is the loop's Forwarder.
+	forwards *fakeForwarder
 }
 
 func startLoop(t *testing.T) *loopHarness {
@@ -62,6 +64,9 @@ func (h *loopHarness) run() {
 	loop := &Loop{
 		Workspace: h.ws, Loader: h.cluster, Cluster: h.cluster, Files: h.files, Clock: h.clock, Reporter: h.rep,
 		Debounce: debounce, MaxWait: maxWait, MinBackoff: time.Second, MaxBackoff: 8 * time.Second,
+	}
+	if h.forwards != nil {
+		loop.Forwards = h.forwards
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/kube"
+	"github.com/slipway-dev/slipway/internal/portforward"
 	"github.com/slipway-dev/slipway/internal/watch"
 )
 
@@ -355,12 +356,31 @@ func (m *machine) record(res *cycleResult) {
 	}
 	for _, t := range res.deleted {
 		m.l.Cluster.Track(t, nil)
+		m.forward(t, nil)
 	}
 	for t, up := range res.updates {
 		if up.applied != nil {
 			m.l.Cluster.Track(t, up.applied.Inventory.Objects)
+			m.forward(t, up.applied.Forwards)
 		}
 	}
+}
+
+// forward opens a deployed target's port-forwards (closes them for nil) and
+// shows them with its state; a port that cannot be opened is a problem.
+func (m *machine) forward(target string, fs []portforward.Forward) {
+	if m.l.Forwards == nil {
+		return
+	}
+	var links []string
+	for _, st := range m.l.Forwards.Set(target, fs) {
+		if st.Err != nil {
+			m.l.Reporter.Problem(st.Err)
+			continue
+		}
+		links = append(links, st.URL()+" -> "+st.Spec.String())
+	}
+	m.world.setForwards(target, links)
 }
 
 // report shows a finished cycle, and the loop's readiness once every

@@ -82,6 +82,8 @@ type Deployable struct {
 	LastCycleMS int64     `json:"lastCycleMillis,omitempty"`
 	Updated     time.Time `json:"updated"`
 	Message     string    `json:"message,omitempty"`
+	// Forwards are its open port-forwards: "http://127.0.0.1:8081 -> deployment/frontend:8080".
+	Forwards []string `json:"forwards,omitempty"`
 }
 
 // Reporter shows the loop to people or tools.

@@ -7,6 +7,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/bazel"
 	"github.com/slipway-dev/slipway/internal/deploy"
 	"github.com/slipway-dev/slipway/internal/kube"
+	"github.com/slipway-dev/slipway/internal/portforward"
 	"github.com/slipway-dev/slipway/internal/watch"
 )
 
@@ -81,6 +82,13 @@ type Cluster interface {
 	// IsTransient tells a failure worth retrying (the cluster or registry
 	// unreachable) from one a retry cannot fix (an invalid object, a refusal).
 	IsTransient(err error) bool
+}
+
+// Forwarder keeps deployables' port-forwards open. The loop sets a target's
+// forwards after each deploy of it and clears them when it is deleted; pods
+// behind a forward change without the loop's help.
+type Forwarder interface {
+	Set(target string, fs []portforward.Forward) []portforward.Status
 }
 
 // Files settles raw file events into real content changes.

@@ -112,6 +112,9 @@ func table(ds []Deployable) string {
 		if d.Message != "" && d.State != "ready" {
 			line += "  " + firstLine(d.Message)
 		}
+		if len(d.Forwards) > 0 {
+			line += "  " + strings.Join(d.Forwards, ", ")
+		}
 		b.WriteString(line + "\n")
 	}
 	return strings.TrimRight(b.String(), "\n")

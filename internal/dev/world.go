@@ -141,6 +141,15 @@ func (w *world) setStatus(s Deployable, now time.Time) Deployable {
 	return w.status(s.Target)
 }
 
+// setForwards records a target's open port-forwards, as links.
+func (w *world) setForwards(target string, links []string) {
+	if _, ok := w.deployments[target]; !ok && len(links) == 0 {
+		return
+	}
+	d := w.deployment(target)
+	d.status.Forwards, d.final.Forwards = links, links
+}
+
 // status is a target's state as shown: disabled ones say so.
 func (w *world) status(target string) Deployable {
 	s := w.deployment(target).status

@@ -21,6 +21,8 @@ type Clients struct {
 	Typed    kubernetes.Interface
 	Mapper   meta.ResettableRESTMapper
 	Requests *RequestCounter
+	// Config is the connection the clients use, for streaming APIs (port-forward).
+	Config *rest.Config
 }
 
 // NewClients builds clients for a connection. It sends no request.
@@ -42,7 +44,7 @@ func NewClients(conn *Connection) (*Clients, error) {
 		return nil, err
 	}
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco))
-	return &Clients{Context: conn.Context, Dynamic: dyn, Typed: typed, Mapper: mapper, Requests: counter}, nil
+	return &Clients{Context: conn.Context, Dynamic: dyn, Typed: typed, Mapper: mapper, Requests: counter, Config: cfg}, nil
 }
 
 // RequestCounts counts API requests by kind.

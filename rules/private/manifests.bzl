@@ -66,6 +66,7 @@ def _manifests_impl(ctx):
         progress = "Rendering manifests %{label}",
     )
 
+    _check_port_forwards(ctx)
     deploy_spec = ctx.actions.declare_file(ctx.label.name + ".deploy.json")
     ctx.actions.write(deploy_spec, json.encode({
         "allowed_contexts": ctx.attr.allowed_contexts,
@@ -78,6 +79,7 @@ def _manifests_impl(ctx):
             "repository": info.repository,
         } for image, info in zip(images, image_infos)],
         "inventory": _file_ref(ctx, inventory),
+        "port_forwards": ctx.attr.port_forwards,
         "target": canonical_label(ctx.label),
         "yaml": _file_ref(ctx, rendered),
     }))
@@ -95,6 +97,16 @@ def _manifests_impl(ctx):
             yaml = rendered,
         ),
     ]
+
+def _check_port_forwards(ctx):
+    """Fails the analysis on a port_forwards entry of the wrong shape (the dev loop checks the rest)."""
+    for local, remote in ctx.attr.port_forwards.items():
+        if not local.isdigit() or int(local) < 1 or int(local) > 65535:
+            fail("%s: port_forwards key %r: want a local port number (1-65535)" % (ctx.label, local))
+        kind_name, _, port = remote.rpartition(":")
+        kind, _, name = kind_name.partition("/")
+        if not kind or not name or not port:
+            fail("%s: port_forwards[%r] = %r: want KIND/NAME:PORT, such as deployment/frontend:8080" % (ctx.label, local, remote))
 
 manifests_rule = rule(
     implementation = _manifests_impl,
@@ -125,6 +137,15 @@ or `:image` in this package) written as a container image all become the image's
         "namespace": attr.string(
             doc = """Namespace of namespaced objects that set none. `{user}` is replaced by `$USER`
 when deploying (e.g. `dev-{user}` gives each developer a namespace); `--namespace` overrides it.""",
+        ),
+        "port_forwards": attr.string_dict(
+            doc = """Local ports the dev loop forwards to this target's workloads while it runs:
+local port → `KIND/NAME:PORT`, e.g. `{"8081": "deployment/frontend:8080"}`. KIND is deployment,
+statefulset, daemonset, replicaset, service or pod (kubectl's short names work too), in this
+target's namespace; PORT is a number or a container port's name (a service port's, for a
+service). Each connection goes to a ready pod of the workload at that moment, so forwards keep
+working across rollouts, killed pods and API server restarts. Only on 127.0.0.1; `slipway dev
+--no-port-forwards` turns them off; `ci` and the run targets ignore them.""",
         ),
         "srcs": attr.label_list(
             doc = "YAML files, each with one or more documents.",
