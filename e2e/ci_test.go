@@ -113,7 +113,7 @@ func TestCIDeploysWhatChangedAndFailsOnCrashes(t *testing.T) {
 	})
 
 	t.Run("a crashing service makes it fail with the reason", func(t *testing.T) {
-		w.edit("examples/shop/orders/deploy.yaml", "      labels:\n        app: orders\n", "      labels:\n        app: orders\n      annotations:\n        slipway.dev/simulate: CrashLoopBackOff\n")
+		w.edit("examples/shop/orders/chart/templates/deployment.yaml", "      labels:\n        app: orders\n", "      labels:\n        app: orders\n      annotations:\n        slipway.dev/simulate: CrashLoopBackOff\n")
 		r, _, err := shopCI(t, w, user)
 		var exit *exec.ExitError
 		if err == nil || !errors.As(err, &exit) || exit.ExitCode() != 1 {

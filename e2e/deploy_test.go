@@ -5,7 +5,9 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -133,6 +135,12 @@ func resourceVersions(t *testing.T, cs kubernetes.Interface, ns string, objects 
 			m, err = cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
 		case "ConfigMap":
 			m, err = cs.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+		case "Secret":
+			m, err = cs.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+		case "Service":
+			m, err = cs.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+		default:
+			t.Fatalf("resourceVersions: kind %s not handled", kind)
 		}
 		if err != nil {
 			t.Fatalf("%s: %v", o, err)
@@ -217,8 +225,9 @@ func TestDeployApplyDiffPruneDelete(t *testing.T) {
 	t.Run("diff shows a pending change", func(t *testing.T) {
 		w.write("deploytest/deploy.yaml", docs(deployment("a", 1), deployment("b", 1), configMap("cfg", "2"), configMap("cfg2", "1")))
 		out, _, err := deployRun(w, "//deploytest:deploy.diff", nsFlag)
-		if err != nil || !strings.Contains(out, "+++ desired/ConfigMap "+ns+"/cfg") || !strings.Contains(out, `+  value: "2"`) {
-			t.Errorf("diff: %v\n%s", err, out)
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(out, "+++ desired/ConfigMap "+ns+"/cfg") || !strings.Contains(out, `+  value: "2"`) {
+			t.Errorf("diff: %v (want exit code 1: there are differences)\n%s", err, out)
 		}
 		applyJSON(t, w, nsFlag)
 	})
@@ -334,8 +343,9 @@ func TestDeployApplyDiffPruneDelete(t *testing.T) {
 	})
 }
 
-// A namespace apply creates is ours: delete removes it too.
-func TestDeployOwnsTheNamespaceItCreates(t *testing.T) {
+// A namespace apply creates belongs to no target: delete leaves it, and
+// delete --delete-namespace removes it once it is empty.
+func TestDeployLeavesTheNamespaceItCreates(t *testing.T) {
 	cl := sharedCluster(t)
 	cs := clientset(t, cl)
 	w := newWorkspace(t, "deploytest")
@@ -348,15 +358,79 @@ func TestDeployOwnsTheNamespaceItCreates(t *testing.T) {
 	ns := fmt.Sprintf("deploytest-owned-%d", time.Now().UnixNano())
 	applyJSON(t, w, "--namespace="+ns)
 	got, err := cs.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{})
-	if err != nil || got.Labels[kube.InventoryLabel] == "" {
-		t.Fatalf("namespace %s: %v, labels %v; want it created and marked", ns, err, got.Labels)
+	if err != nil || got.Labels[kube.InventoryLabel] != "" || got.Labels[kube.ManagedByLabel] != kube.FieldManager {
+		t.Fatalf("namespace %s: %v, labels %v; want it created, managed by slipway, in no inventory", ns, err, got.Labels)
 	}
 	if _, stderr, err := deployRun(w, "//deploytest:deploy.delete", "--namespace="+ns); err != nil {
 		t.Fatalf("delete: %v\n%s", err, tailLines(stderr, 10))
 	}
-	if _, err := cs.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-		t.Errorf("namespace %s still there after delete (%v)", ns, err)
+	if _, err := cs.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{}); err != nil {
+		t.Fatalf("namespace %s deleted without --delete-namespace: %v", ns, err)
+	}
+	out, stderr, err := deployRun(w, "//deploytest:deploy.delete", "--namespace="+ns, "--delete-namespace", "--json")
+	if err != nil {
+		t.Fatalf("delete --delete-namespace: %v\n%s", err, tailLines(stderr, 10))
+	}
+	var r deploy.Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(actions(&r)); got != "map[Namespace/"+ns+":deleted]" {
+		t.Errorf("delete --delete-namespace did %s, want only the namespace deleted", got)
+	}
+	if got, err := cs.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) && got.DeletionTimestamp == nil {
+		t.Errorf("namespace %s still there after delete --delete-namespace (%v)", ns, err)
 	}
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func conflictBuild(force bool) string {
+	return fmt.Sprintf(`load("@slipway//rules:defs.bzl", "manifests")
+
+manifests(
+    name = "conflict",
+    srcs = ["conflict.yaml"],
+    force_conflicts = %s,
+)
+`, map[bool]string{true: "True", false: "False"}[force])
+}
+
+// After a conflict, reverting the YAML to what was last deployed still conflicts
+// (the server's dry-run decides, not a recorded hash); a target's
+// force_conflicts attribute takes the field over (issue 15 item 9).
+func TestDeployConflictRevertAndForceAttribute(t *testing.T) {
+	cl := sharedCluster(t)
+	cs := clientset(t, cl)
+	ctx := context.Background()
+	w := newWorkspace(t, "conflict")
+	ns := fmt.Sprintf("conflict-%d", time.Now().UnixNano()%1_000_000)
+	defer cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
+	nsFlag := "--namespace=" + ns
+	w.write("conflict/BUILD.bazel", conflictBuild(false))
+	w.write("conflict/conflict.yaml", configMap("c", "1"))
+	if _, stderr, err := deployRun(w, "//conflict:conflict.apply", nsFlag); err != nil {
+		t.Fatalf("apply: %v\n%s", err, tailLines(stderr, 20))
+	}
+	patch := []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"value":"99"}}`)
+	if _, err := cs.CoreV1().ConfigMaps(ns).Patch(ctx, "c", types.ApplyPatchType, patch, metav1.PatchOptions{FieldManager: "intruder", Force: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, value := range []string{"2", "1"} { // a change, then the revert to what was deployed
+		w.write("conflict/conflict.yaml", configMap("c", value))
+		_, stderr, err := deployRun(w, "//conflict:conflict.apply", nsFlag)
+		if err == nil || !strings.Contains(stderr, "ConfigMap "+ns+"/c: conflict") || !strings.Contains(stderr, "intruder") {
+			t.Errorf("apply of value %s over the intruder's: %v, want a conflict\n%s", value, err, tailLines(stderr, 10))
+		}
+	}
+	if c, _ := cs.CoreV1().ConfigMaps(ns).Get(ctx, "c", metav1.GetOptions{}); c.Data["value"] != "99" {
+		t.Errorf("value %q after refused applies, want the intruder's 99", c.Data["value"])
+	}
+	w.write("conflict/BUILD.bazel", conflictBuild(true))
+	if _, stderr, err := deployRun(w, "//conflict:conflict.apply", nsFlag); err != nil {
+		t.Fatalf("apply with force_conflicts: %v\n%s", err, tailLines(stderr, 20))
+	}
+	if c, _ := cs.CoreV1().ConfigMaps(ns).Get(ctx, "c", metav1.GetOptions{}); c.Data["value"] != "1" {
+		t.Errorf("value %q after force_conflicts, want 1", c.Data["value"])
+	}
+}

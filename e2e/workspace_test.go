@@ -69,6 +69,7 @@ bazel_dep(name = "slipway", version = "0.1.0")
 local_path_override(module_name = "slipway", path = %q)
 
 bazel_dep(name = "rules_go", version = "0.59.0")
+bazel_dep(name = "gazelle", version = "0.47.0")
 
 go_sdk = use_extension("@rules_go//go:extensions.bzl", "go_sdk")
 go_sdk.host()

@@ -87,6 +87,9 @@ type CIReport struct {
 	Requests  kube.RequestCounts `json:"requests"`
 	Pushed    publish.Stats      `json:"pushed"`
 	Failures  []string           `json:"failures,omitempty"`
+	// NotDeployed are the objects of targets that failed to deploy: counted as
+	// failed, not waited for.
+	NotDeployed []kube.Ref `json:"notDeployed,omitempty"`
 }
 
 // run deploys built targets to dest (resolved, and admitted by the guard, before
@@ -106,7 +109,6 @@ func (d *deployRun) run(ctx context.Context, f *ciFlags, built []*deployable.Bui
 		if err != nil {
 			return err
 		}
-		all = append(all, r.Inventory.Objects...)
 		if d.dryRun {
 			for _, img := range r.Images {
 				has, err := publisher.Has(ctx, img.Repository, img.Digest)
@@ -119,12 +121,12 @@ func (d *deployRun) run(ctx context.Context, f *ciFlags, built []*deployable.Bui
 			}
 			rep, err := deployer.Diff(ctx, r)
 			if err != nil {
-				report.Failures = append(report.Failures, fmt.Sprintf("%s: %v", b.Label, err))
+				report.Failures = append(report.Failures, deployFailure(b.Label, err))
 			}
 			report.Targets = append(report.Targets, rep)
 			continue
 		}
-		rep, err := deployer.Apply(ctx, r, deploy.ApplyOptions{})
+		rep, err := deployer.Deploy(ctx, r)
 		report.Targets = append(report.Targets, rep)
 		for _, img := range rep.Images {
 			report.Pushed.BytesUploaded += img.Stats.BytesUploaded
@@ -133,11 +135,15 @@ func (d *deployRun) run(ctx context.Context, f *ciFlags, built []*deployable.Bui
 			report.Pushed.Requests += img.Stats.Requests
 		}
 		if err != nil {
-			report.Failures = append(report.Failures, fmt.Sprintf("%s: %v", b.Label, err))
+			report.Failures = append(report.Failures, deployFailure(b.Label, err))
+			report.NotDeployed = append(report.NotDeployed, r.Inventory.Objects...)
+			continue
 		}
+		all = append(all, r.Inventory.Objects...)
 	}
-	if !d.dryRun && len(report.Failures) == 0 {
-		// Every object, changed or not: CI passes on a healthy deployment only.
+	if !d.dryRun && len(all) > 0 {
+		// Every object of the targets that deployed, changed or not: CI passes on a
+		// healthy deployment only.
 		report.Readiness, err = clients.WaitReady(ctx, all, d.timeout, 250*time.Millisecond, nil)
 		var nr *kube.NotReadyError
 		if errors.As(err, &nr) {
@@ -204,7 +210,11 @@ func (d *deployRun) print(f *ciFlags, r *CIReport) error {
 				ready++
 			}
 		}
-		fmt.Fprintf(f.out, "%d/%d object(s) ready\n", ready, len(r.Readiness))
+		fmt.Fprintf(f.out, "%d/%d object(s) ready", ready, len(r.Readiness)+len(r.NotDeployed))
+		if len(r.NotDeployed) > 0 {
+			fmt.Fprintf(f.out, ", %d failed to deploy", len(r.NotDeployed))
+		}
+		fmt.Fprintln(f.out)
 	}
 	for _, fail := range r.Failures {
 		fmt.Fprintf(f.out, "FAILED %s\n", fail)
@@ -358,4 +368,13 @@ func (o *affectedOptions) print(changes []ci.Change) error {
 		fmt.Fprintf(o.out, "%s %s (%d image(s), %d object(s))\n", c.Status, c.Target, len(c.Images), len(c.Objects))
 	}
 	return nil
+}
+
+// deployFailure names the target once: errors that start with its label
+// already keep it.
+func deployFailure(label string, err error) string {
+	if strings.HasPrefix(err.Error(), label+":") {
+		return err.Error()
+	}
+	return fmt.Sprintf("%s: %v", label, err)
 }

@@ -139,6 +139,9 @@ func (f *deployFlags) printReport(r *deploy.Report) error {
 	for _, rd := range r.Readiness {
 		fmt.Fprintf(f.out, "%s ready\n", rd.Ref)
 	}
+	for _, n := range r.Notes {
+		fmt.Fprintln(f.log, n)
+	}
 	fmt.Fprintf(f.log, "%s in namespace %s: %d reads, %d dry-runs, %d writes\n", r.Target, r.Namespace, r.Requests.Reads, r.Requests.DryRuns, r.Requests.Writes)
 	return nil
 }
@@ -182,7 +185,7 @@ func newApplyCmd() *cobra.Command {
 				Clients: s.clients, Publisher: push.newPublisher(printPushProgress(o.log)),
 				ForceConflicts: forceConflicts, ReadyTimeout: timeout,
 			}
-			return o.finish(d.Apply(ctx, s.resolved, deploy.ApplyOptions{}))
+			return o.finish(d.Deploy(ctx, s.resolved))
 		})
 	cmd.Flags().BoolVar(&forceConflicts, "force-conflicts", false, "take over fields other field managers own (otherwise a conflict fails the apply)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for changed objects to become ready (0: do not wait)")
@@ -190,38 +193,78 @@ func newApplyCmd() *cobra.Command {
 	return cmd
 }
 
+// diffDiffers is the exit code of diff when apply would change something (as
+// kubectl diff: 0 no differences, 1 differences, more for errors).
+const diffDiffers = 1
+
 func newDiffCmd() *cobra.Command {
-	return deployCommand("diff --spec FILE", "Print what apply would change, as unified diffs of live and desired objects", readsCluster,
+	return deployCommand("diff --spec FILE", "Print what apply would change, as unified diffs of live and desired objects; exit 1 when it would change something", readsCluster,
 		func(ctx context.Context, o *deployFlags, s *session) error {
 			report, err := (&deploy.Deployer{Clients: s.clients}).Diff(ctx, s.resolved)
 			if err != nil {
-				return err
+				return &exitError{code: 2, err: err}
 			}
-			if o.json {
-				return o.printReport(report)
+			if err := o.printDiff(report); err != nil {
+				return &exitError{code: 2, err: err}
 			}
-			for _, c := range report.Changes {
-				if c.Action == kube.Unchanged {
-					continue
-				}
-				text, err := kube.UnifiedDiff(c)
-				if err != nil {
-					return err
-				}
-				fmt.Fprint(o.out, text)
-			}
-			for _, c := range report.Pruned {
-				fmt.Fprintf(o.out, "%s would be deleted (no longer rendered)\n", c.Ref)
+			if differs(report) {
+				return &exitError{code: diffDiffers, err: fmt.Errorf("%s: applying would change what is listed above", s.resolved.Target)}
 			}
 			return nil
 		})
 }
 
+// differs reports whether applying would change or prune anything.
+func differs(r *deploy.Report) bool {
+	for _, c := range r.Changes {
+		if c.Action != kube.Unchanged {
+			return true
+		}
+	}
+	return len(r.Pruned) > 0
+}
+
+func (f *deployFlags) printDiff(report *deploy.Report) error {
+	if f.json {
+		return f.printReport(report)
+	}
+	for _, c := range report.Changes {
+		if c.Action == kube.Unchanged {
+			continue
+		}
+		text, err := kube.UnifiedDiff(c)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(f.out, text)
+	}
+	for _, c := range report.Pruned {
+		fmt.Fprintf(f.out, "%s would be deleted (no longer rendered)\n", c.Ref)
+	}
+	return nil
+}
+
 func newDeleteCmd() *cobra.Command {
-	return deployCommand("delete --spec FILE", "Delete exactly the objects a manifests target applied (its inventory)", writesCluster,
+	var deleteNamespace bool
+	cmd := deployCommand("delete --spec FILE", "Delete exactly the objects a manifests target applied (its inventory)", writesCluster,
 		func(ctx context.Context, o *deployFlags, s *session) error {
-			return o.finish((&deploy.Deployer{Clients: s.clients}).Delete(ctx, s.resolved))
+			d := &deploy.Deployer{Clients: s.clients}
+			report, err := d.Delete(ctx, s.resolved)
+			if err == nil && deleteNamespace {
+				var ns *deploy.Report
+				ns, err = d.DeleteNamespace(ctx, s.resolved)
+				report.Pruned = append(report.Pruned, ns.Pruned...)
+				report.Notes = append(report.Notes, ns.Notes...)
+				report.Requests = addCounts(report.Requests, ns.Requests)
+			}
+			return o.finish(report, err)
 		})
+	cmd.Flags().BoolVar(&deleteNamespace, "delete-namespace", false, "then delete the target's namespace too, if nothing else is left in it (other targets' objects, objects made by hand)")
+	return cmd
+}
+
+func addCounts(a, b kube.RequestCounts) kube.RequestCounts {
+	return kube.RequestCounts{Reads: a.Reads + b.Reads, DryRuns: a.DryRuns + b.DryRuns, Writes: a.Writes + b.Writes}
 }
 
 func newShowCmd() *cobra.Command {

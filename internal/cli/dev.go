@@ -13,6 +13,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/bazel"
 	"github.com/slipway-dev/slipway/internal/deploy"
 	"github.com/slipway-dev/slipway/internal/dev"
+	"github.com/slipway-dev/slipway/internal/devui"
 	"github.com/slipway-dev/slipway/internal/kube"
 	"github.com/slipway-dev/slipway/internal/portforward"
 	"github.com/slipway-dev/slipway/internal/watch"
@@ -31,6 +32,7 @@ type devOptions struct {
 	readyTimeout   time.Duration
 	json           bool
 	bazel          string
+	ui             uiOptions
 	out, log       io.Writer
 }
 
@@ -68,6 +70,7 @@ error; neither is replaced by another cluster. Ctrl-C stops it.`,
 	f.DurationVar(&o.readyTimeout, "ready-timeout", 2*time.Minute, "how long to wait for changed objects to become ready")
 	f.BoolVar(&o.json, "json", false, "print JSON lines (one per cycle, and one when ready) instead of the terminal view")
 	f.StringVar(&o.bazel, "bazel", "bazel", "the bazel command")
+	o.ui.bind(cmd)
 	return cmd
 }
 
@@ -82,10 +85,23 @@ func (o *devOptions) run(ctx context.Context) error {
 		}
 		o.workspace = wd
 	}
+	claim, err := devui.ClaimWorkspace(o.workspace)
+	if err != nil {
+		return err
+	}
+	defer claim.Release()
 	var reporter dev.Reporter = &dev.TextReporter{Out: o.out}
 	logs := o.out
 	if o.json {
 		reporter, logs = &dev.JSONReporter{Out: o.out}, o.log
+	}
+	ui, err := o.startUI(ctx, claim)
+	if err != nil {
+		return err
+	}
+	defer ui.stop()
+	if ui.store != nil {
+		reporter = dev.Reporters{reporter, ui.store}
 	}
 
 	clients, regs, err := o.connect(ctx, o.log)
@@ -116,7 +132,7 @@ func (o *devOptions) run(ctx context.Context) error {
 			ForceConflicts: o.forceConflicts,
 		},
 		ReadyTimeout: o.readyTimeout,
-		Logs:         func(string) io.Writer { return logLines },
+		Logs:         ui.logs(logLines),
 		Tracker:      kube.NewTracker(ctx, clients, vanished, problems),
 		Problems:     problems,
 	}
@@ -127,6 +143,7 @@ func (o *devOptions) run(ctx context.Context) error {
 		Cluster:    k8s,
 		Files:      w,
 		Reporter:   reporter,
+		Disabled:   ui.disabled,
 		Debounce:   o.debounce,
 		MaxWait:    o.maxWait,
 		MinBackoff: time.Second,
@@ -139,7 +156,8 @@ func (o *devOptions) run(ctx context.Context) error {
 	}
 	events := make(chan watch.Event, 1024)
 	go w.Run(ctx, events, problems)
-	return loop.Run(ctx, dev.Inputs{Files: events, Problems: problems, Vanished: vanished})
+	go ui.watchSettings(ctx, problems)
+	return loop.Run(ctx, dev.Inputs{Files: events, Problems: problems, Vanished: vanished, Actions: ui.actions})
 }
 
 // newForwards keeps port-forwards through the connection's API server; failures

@@ -20,7 +20,7 @@ pushes and applies only what the change affects.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newVersionCmd(), newDevCmd(), newPushCmd(), newClusterCmd(),
-		newApplyCmd(), newDiffCmd(), newDeleteCmd(), newShowCmd(), newCICmd(), newAffectedCmd())
+		newApplyCmd(), newDiffCmd(), newDeleteCmd(), newShowCmd(), newCICmd(), newAffectedCmd(), newGetCmd(), newWaitCmd())
 	return root
 }
 

@@ -3,22 +3,27 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/slipway-dev/slipway/internal/kube"
 	"github.com/slipway-dev/slipway/internal/publish"
 )
 
-// Deployer deploys resolved targets to one cluster.
+// Deployer deploys resolved targets to one cluster. Its operations are small
+// and separate: Push, Apply (with pruning), Wait, Diff, Delete, DeleteNamespace;
+// Deploy chains Push, Apply and Wait for the .apply run targets and ci.
 type Deployer struct {
-	Clients   *kube.Clients
+	// Clients reach the cluster (and count requests for reports).
+	Clients *kube.Clients
+	// Cluster, when set, replaces Clients for everything but counting (tests).
+	Cluster   Cluster
 	Publisher publish.Publisher
-	// ForceConflicts takes over fields other field managers own.
+	// ForceConflicts takes over fields other field managers own, for every
+	// target (a target's own force_conflicts attribute does it for that one).
 	ForceConflicts bool
 	// ReadyTimeout bounds the wait for readiness; 0 skips waiting.
 	ReadyTimeout time.Duration
@@ -42,6 +47,7 @@ type Report struct {
 	Changes   []kube.Change      `json:"changes,omitempty"`
 	Pruned    []kube.Change      `json:"pruned,omitempty"`
 	Readiness []kube.Readiness   `json:"readiness,omitempty"`
+	Notes     []string           `json:"notes,omitempty"`
 	Requests  kube.RequestCounts `json:"requests"`
 }
 
@@ -56,12 +62,48 @@ func (r *Report) Changed() []kube.Ref {
 	return out
 }
 
+func (d *Deployer) cluster() Cluster {
+	if d.Cluster != nil {
+		return d.Cluster
+	}
+	return KubeCluster{d.Clients}
+}
+
+// report starts a report; its done function fills in the requests made since.
+func (d *Deployer) report(r *Resolved) (*Report, func()) {
+	rep := &Report{Target: r.Target, Namespace: r.Namespace}
+	if d.Clients == nil || d.Clients.Requests == nil {
+		return rep, func() {}
+	}
+	before := d.Clients.Requests.Snapshot()
+	return rep, func() { rep.Requests = d.Clients.Requests.Since(before) }
+}
+
+// Deploy pushes the target's images, applies it and waits for what changed.
+func (d *Deployer) Deploy(ctx context.Context, r *Resolved) (*Report, error) {
+	images, err := d.Push(ctx, r)
+	if err != nil {
+		rep, done := d.report(r)
+		done()
+		rep.Images = images
+		return rep, err
+	}
+	rep, err := d.Apply(ctx, r)
+	rep.Images = images
+	if err != nil || d.ReadyTimeout <= 0 {
+		return rep, err
+	}
+	rep.Readiness, err = d.Wait(ctx, rep.Changed())
+	return rep, err
+}
+
 // Push publishes the target's images, in parallel.
 func (d *Deployer) Push(ctx context.Context, r *Resolved) ([]PushResult, error) {
 	return d.PushImages(ctx, r.Images)
 }
 
-// PushImages publishes images, in parallel.
+// PushImages publishes images, in parallel. Only images that were pushed (or
+// found present) have a result.
 func (d *Deployer) PushImages(ctx context.Context, images []Image) ([]PushResult, error) {
 	results := make([]PushResult, len(images))
 	g, ctx := errgroup.WithContext(ctx)
@@ -79,215 +121,265 @@ func (d *Deployer) PushImages(ctx context.Context, images []Image) ([]PushResult
 			return nil
 		})
 	}
-	return results, g.Wait()
-}
-
-// ApplyOptions tune Apply.
-type ApplyOptions struct {
-	// SkipPush assumes the images are in the registry already.
-	SkipPush bool
-	// Only, when set, applies just these objects (by kube.Ref key): the dev loop
-	// sends only what it saw change. Pruning still considers every object.
-	Only map[string]bool
-}
-
-// Apply pushes the images, makes sure the namespace exists, applies the objects
-// that differ from the cluster, prunes objects this target applied before and no
-// longer renders, records the inventory, and waits for the changed objects.
-func (d *Deployer) Apply(ctx context.Context, r *Resolved, opts ApplyOptions) (*Report, error) {
-	before := d.Clients.Requests.Snapshot()
-	report := &Report{Target: r.Target, Namespace: r.Namespace}
-	defer func() { report.Requests = d.Clients.Requests.Since(before) }()
-
-	// Every kind must be served before anything is written or pushed.
-	if err := d.validate(r); err != nil {
-		return report, err
-	}
-	if !opts.SkipPush {
-		images, err := d.Push(ctx, r)
-		report.Images = images
-		if err != nil {
-			return report, err
+	err := g.Wait()
+	var done []PushResult
+	for _, p := range results {
+		if p.Reference != "" {
+			done = append(done, p)
 		}
 	}
-	prev, err := d.loadInventory(ctx, r)
+	return done, err
+}
+
+// Wait waits until the objects are ready, up to ReadyTimeout.
+func (d *Deployer) Wait(ctx context.Context, refs []kube.Ref) ([]kube.Readiness, error) {
+	return d.cluster().WaitReady(ctx, refs, d.ReadyTimeout, 250*time.Millisecond, d.OnReadiness)
+}
+
+// Apply makes sure the namespace exists, applies the objects that differ from
+// the cluster (the server's dry-run decides), prunes objects this target applied
+// before and no longer renders, and records the inventory. It pushes nothing and
+// does not wait. A namespace it creates belongs to no target's inventory.
+func (d *Deployer) Apply(ctx context.Context, r *Resolved) (*Report, error) {
+	report, done := d.report(r)
+	defer done()
+	c := d.cluster()
+	// Every kind must be served before anything is written.
+	r, err := d.scoped(r)
 	if err != nil {
 		return report, err
 	}
-	current := append([]kube.Ref(nil), r.Inventory.Objects...)
-	if created, err := d.ensureNamespace(ctx, r); err != nil {
+	prev, stored, err := d.inventory(ctx, r)
+	if err != nil {
 		return report, err
-	} else if created || contains(prev.Objects, namespaceRef(r.Namespace)) {
-		current = append(current, namespaceRef(r.Namespace)) // ours: created by us
 	}
-	// Record everything we are about to apply first, so a failed apply never leaves
+	if exists, err := c.NamespaceExists(ctx, r.Namespace); err != nil {
+		return report, err
+	} else if !exists {
+		if err := c.CreateNamespace(ctx, r.Namespace); err != nil {
+			return report, err
+		}
+	}
+	current := r.Inventory.Objects
+	// Record everything about to be applied first, so a failed apply never leaves
 	// objects that no inventory knows.
-	r.Inventory.Objects = union(prev.Objects, current)
-	if err := d.saveInventory(ctx, r.Inventory, prev.Objects); err != nil {
+	if err := d.saveInventory(ctx, r.Inventory, union(prev.Objects, current), &stored); err != nil {
 		return report, err
 	}
-	stored := r.Inventory.Objects
-
-	objs := r.Objects
-	if opts.Only != nil {
-		objs = nil
-		for _, o := range r.Objects {
-			if opts.Only[kube.RefOf(o).Key()] {
-				objs = append(objs, o)
-			}
-		}
-	}
-	applier := &kube.Applier{Clients: d.Clients, ForceConflicts: d.ForceConflicts}
-	report.Changes, err = applier.Apply(ctx, objs)
-	if err != nil {
+	if report.Changes, err = c.Apply(ctx, r.Objects, d.ForceConflicts || r.ForceConflicts); err != nil {
 		return report, err
 	}
-
-	report.Pruned, err = d.Clients.DeleteOwned(ctx, r.Inventory, minus(prev.Objects, current), time.Minute)
-	if err != nil {
+	if err := d.prune(ctx, r, minus(prev.Objects, current), report); err != nil {
 		return report, err
 	}
-	r.Inventory.Objects = current
-	if err := d.saveInventory(ctx, r.Inventory, stored); err != nil {
-		return report, err
-	}
-
-	if d.ReadyTimeout > 0 {
-		report.Readiness, err = d.Clients.WaitReady(ctx, report.Changed(), d.ReadyTimeout, 250*time.Millisecond, d.OnReadiness)
-		if err != nil {
-			return report, err
-		}
-	}
-	return report, nil
+	return report, d.saveInventory(ctx, r.Inventory, current, &stored)
 }
 
-// Diff returns what Apply would change, from server-side dry-runs, and what it
-// would prune. It writes nothing.
-func (d *Deployer) Diff(ctx context.Context, r *Resolved) (*Report, error) {
-	before := d.Clients.Requests.Snapshot()
-	report := &Report{Target: r.Target, Namespace: r.Namespace}
-	defer func() { report.Requests = d.Clients.Requests.Since(before) }()
-
-	_, err := d.Clients.Typed.CoreV1().Namespaces().Get(ctx, r.Namespace, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		// Nothing can be dry-run into a namespace that does not exist: all is new.
-		report.Changes = append(report.Changes, kube.Change{Ref: namespaceRef(r.Namespace), Action: kube.Created, Desired: namespaceObject(r)})
-		for _, o := range r.Objects {
-			report.Changes = append(report.Changes, kube.Change{Ref: kube.RefOf(o), Action: kube.Created, Desired: o})
-		}
-		return report, nil
-	case err != nil:
-		return report, fmt.Errorf("namespace %s: %w", r.Namespace, err)
-	}
-	applier := &kube.Applier{Clients: d.Clients, ForceConflicts: d.ForceConflicts}
-	if report.Changes, err = applier.Plan(ctx, r.Objects); err != nil {
-		return report, err
-	}
-	prev, err := d.loadInventory(ctx, r)
+// prune deletes objects the target no longer renders; a namespace among them
+// only when it is empty.
+func (d *Deployer) prune(ctx context.Context, r *Resolved, refs []kube.Ref, report *Report) error {
+	objects, namespaces := splitNamespaces(refs)
+	pruned, err := d.cluster().DeleteOwned(ctx, r.Inventory, objects, time.Minute)
+	report.Pruned = append(report.Pruned, pruned...)
 	if err != nil {
-		return report, err
+		return err
 	}
-	for _, ref := range minus(prev.Objects, append(r.Inventory.Objects, namespaceRef(r.Namespace))) {
-		report.Pruned = append(report.Pruned, kube.Change{Ref: ref, Action: kube.Deleted})
-	}
-	return report, nil
-}
-
-// Delete removes exactly what the target's inventory lists (objects that still
-// carry its mark), then the inventory.
-func (d *Deployer) Delete(ctx context.Context, r *Resolved) (*Report, error) {
-	before := d.Clients.Requests.Snapshot()
-	report := &Report{Target: r.Target, Namespace: r.Namespace}
-	defer func() { report.Requests = d.Clients.Requests.Since(before) }()
-	inv, err := d.loadInventory(ctx, r)
-	if err != nil {
-		return report, err
-	}
-	var objects, namespaces []kube.Ref
-	for _, ref := range inv.Objects {
-		if ref.Kind == "Namespace" {
-			namespaces = append(namespaces, ref)
-		} else {
-			objects = append(objects, ref)
-		}
-	}
-	if report.Pruned, err = d.Clients.DeleteOwned(ctx, inv, objects, time.Minute); err != nil {
-		return report, err
-	}
-	if err := d.Clients.DeleteInventory(ctx, inv); err != nil {
-		return report, err
-	}
-	more, err := d.Clients.DeleteOwned(ctx, inv, namespaces, 2*time.Minute)
-	report.Pruned = append(report.Pruned, more...)
-	return report, err
-}
-
-// validate checks that the cluster serves every object's kind, except kinds that
-// CRDs among the objects define.
-func (d *Deployer) validate(r *Resolved) error {
-	defined := map[string]bool{}
-	for _, o := range r.Objects {
-		if o.GetKind() == "CustomResourceDefinition" {
-			group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
-			kind, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind")
-			defined[group+"/"+kind] = true
-		}
-	}
-	for _, o := range r.Objects {
-		gvk := o.GroupVersionKind()
-		if defined[gvk.Group+"/"+gvk.Kind] {
-			continue
-		}
-		if _, err := d.Clients.Resource(o); err != nil {
+	for _, ns := range namespaces {
+		if err := d.deleteNamespaceIfEmpty(ctx, ns.Name, report); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// saveInventory writes the inventory unless it lists what stored lists already:
-// an unchanged deploy writes nothing at all.
-func (d *Deployer) saveInventory(ctx context.Context, inv *kube.Inventory, stored []kube.Ref) error {
-	if len(minus(inv.Objects, stored)) == 0 && len(minus(stored, inv.Objects)) == 0 {
+// Diff returns what Apply would change, from server-side dry-runs, and what it
+// would prune. It writes nothing.
+func (d *Deployer) Diff(ctx context.Context, r *Resolved) (*Report, error) {
+	report, done := d.report(r)
+	defer done()
+	c := d.cluster()
+	r, err := d.scoped(r)
+	if err != nil {
+		return report, err
+	}
+	exists, err := c.NamespaceExists(ctx, r.Namespace)
+	if err != nil {
+		return report, err
+	}
+	if !exists { // nothing can be dry-run into a namespace that does not exist: all is new
+		report.Changes = append(report.Changes, kube.Change{Ref: kube.NamespaceRef(r.Namespace), Action: kube.Created})
+		for _, o := range r.Objects {
+			report.Changes = append(report.Changes, kube.Change{Ref: kube.RefOf(o), Action: kube.Created, Desired: o})
+		}
+		return report, nil
+	}
+	if report.Changes, err = c.Plan(ctx, r.Objects, d.ForceConflicts || r.ForceConflicts); err != nil {
+		return report, err
+	}
+	prev, _, err := d.inventory(ctx, r)
+	if err != nil {
+		return report, err
+	}
+	for _, ref := range minus(prev.Objects, r.Inventory.Objects) {
+		report.Pruned = append(report.Pruned, kube.Change{Ref: ref, Action: kube.Deleted})
+	}
+	return report, nil
+}
+
+// Delete removes exactly what the target's inventory lists (objects that still
+// carry its mark), then the inventory. Namespaces the target rendered itself go
+// last, and only when nothing else is left in them; the namespace it deploys
+// into is left alone (DeleteNamespace removes it when asked).
+func (d *Deployer) Delete(ctx context.Context, r *Resolved) (*Report, error) {
+	report, done := d.report(r)
+	defer done()
+	c := d.cluster()
+	inv, _, err := d.inventory(ctx, r)
+	if err != nil {
+		return report, err
+	}
+	objects, namespaces := splitNamespaces(inv.Objects)
+	if report.Pruned, err = c.DeleteOwned(ctx, inv, objects, time.Minute); err != nil {
+		return report, err
+	}
+	if inv.Stored {
+		if err := c.DeleteInventory(ctx, inv); err != nil {
+			return report, err
+		}
+	}
+	for _, ns := range namespaces {
+		if err := d.deleteNamespaceIfEmpty(ctx, ns.Name, report); err != nil {
+			return report, err
+		}
+	}
+	return report, nil
+}
+
+// DeleteNamespace deletes the target's namespace if it holds nothing (after
+// Delete, say); otherwise it says what keeps it.
+func (d *Deployer) DeleteNamespace(ctx context.Context, r *Resolved) (*Report, error) {
+	report, done := d.report(r)
+	defer done()
+	exists, err := d.cluster().NamespaceExists(ctx, r.Namespace)
+	if err != nil || !exists {
+		return report, err
+	}
+	return report, d.deleteNamespaceIfEmpty(ctx, r.Namespace, report)
+}
+
+func (d *Deployer) deleteNamespaceIfEmpty(ctx context.Context, name string, report *Report) error {
+	c := d.cluster()
+	held, err := c.NamespaceContents(ctx, name)
+	if err != nil {
+		return err
+	}
+	ref := kube.NamespaceRef(name)
+	if len(held) > 0 {
+		report.Pruned = append(report.Pruned, kube.Change{Ref: ref, Action: kube.Skipped})
+		report.Notes = append(report.Notes, fmt.Sprintf("%s left alone: it still holds %s", ref, describeRefs(held, 5)))
 		return nil
 	}
-	return d.Clients.SaveInventory(ctx, inv)
+	if err := c.DeleteNamespace(ctx, name); err != nil {
+		return err
+	}
+	report.Pruned = append(report.Pruned, kube.Change{Ref: ref, Action: kube.Deleted})
+	return nil
 }
 
-func (d *Deployer) loadInventory(ctx context.Context, r *Resolved) (*kube.Inventory, error) {
-	return d.Clients.LoadInventory(ctx, r.Target, r.Namespace)
+func describeRefs(refs []kube.Ref, n int) string {
+	var parts []string
+	for i, r := range refs {
+		if i == n {
+			parts = append(parts, fmt.Sprintf("and %d more", len(refs)-n))
+			break
+		}
+		parts = append(parts, r.String())
+	}
+	return strings.Join(parts, ", ")
 }
 
-// ensureNamespace creates the target's namespace when it is missing, marked as
-// ours, and reports whether it did.
-func (d *Deployer) ensureNamespace(ctx context.Context, r *Resolved) (bool, error) {
-	_, err := d.Clients.Typed.CoreV1().Namespaces().Get(ctx, r.Namespace, metav1.GetOptions{})
-	if err == nil {
-		return false, nil
-	}
-	if !apierrors.IsNotFound(err) {
-		return false, fmt.Errorf("namespace %s: %w", r.Namespace, err)
-	}
-	ns := namespaceObject(r)
-	ri, err := d.Clients.Resource(ns)
+// inventory loads the target's inventory, less the namespace it deploys into:
+// older versions recorded that namespace as the first target's own, but it
+// belongs to every target deploying there.
+// stored is what the inventory's ConfigMap lists as it is.
+func (d *Deployer) inventory(ctx context.Context, r *Resolved) (inv *kube.Inventory, stored []kube.Ref, err error) {
+	inv, err = d.cluster().LoadInventory(ctx, r.Target, r.Namespace)
 	if err != nil {
-		return false, err
+		return nil, nil, err
 	}
-	if _, err := ri.Apply(ctx, ns.GetName(), ns, metav1.ApplyOptions{FieldManager: kube.FieldManager}); err != nil {
-		return false, fmt.Errorf("creating namespace %s: %w", r.Namespace, err)
+	stored = inv.Objects
+	if !contains(r.Inventory.Objects, kube.NamespaceRef(r.Namespace)) {
+		inv.Objects = minus(inv.Objects, []kube.Ref{kube.NamespaceRef(r.Namespace)})
 	}
-	return true, nil
+	return inv, stored, nil
 }
 
-func namespaceObject(r *Resolved) *unstructured.Unstructured {
-	ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": r.Namespace}}}
-	kube.Mark(ns, r.Inventory, "")
-	return ns
+// saveInventory records objects as the inventory unless they are what stored
+// lists already (an unchanged deploy writes nothing), and updates stored.
+func (d *Deployer) saveInventory(ctx context.Context, inv *kube.Inventory, objects []kube.Ref, stored *[]kube.Ref) error {
+	if len(minus(objects, *stored)) == 0 && len(minus(*stored, objects)) == 0 {
+		return nil
+	}
+	rec := *inv
+	rec.Objects = append([]kube.Ref(nil), objects...)
+	if err := d.cluster().SaveInventory(ctx, &rec); err != nil {
+		return err
+	}
+	*stored = rec.Objects
+	return nil
 }
 
-func namespaceRef(name string) kube.Ref {
-	return kube.Ref{Version: "v1", Kind: "Namespace", Name: name}
+// scoped returns r with every object in its kind's scope, as the cluster keys
+// it (cluster-scoped custom resources lose the namespace Resolve gave them), and
+// fails on the first kind the cluster does not serve, unless a CRD among the
+// objects defines it (its scope then says). r is not changed.
+func (d *Deployer) scoped(r *Resolved) (*Resolved, error) {
+	defined := map[string]bool{} // group/kind -> namespaced
+	for _, o := range r.Objects {
+		if o.GetKind() == "CustomResourceDefinition" {
+			group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
+			kind, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind")
+			scope, _, _ := unstructured.NestedString(o.Object, "spec", "scope")
+			defined[group+"/"+kind] = scope != "Cluster"
+		}
+	}
+	out := *r
+	out.Objects = make([]*unstructured.Unstructured, len(r.Objects))
+	out.Hashes = map[string]string{}
+	inv := *r.Inventory
+	inv.Objects = nil
+	for i, o := range r.Objects {
+		key, err := objectKey(d.cluster(), o, defined)
+		if err != nil {
+			return nil, err
+		}
+		obj := o.DeepCopy()
+		obj.SetNamespace(key.Namespace)
+		out.Objects[i] = obj
+		out.Hashes[key.Key()] = r.Hashes[kube.RefOf(o).Key()]
+		inv.Objects = append(inv.Objects, key)
+	}
+	out.Inventory = &inv
+	return &out, nil
+}
+
+func objectKey(c Cluster, o *unstructured.Unstructured, defined map[string]bool) (kube.Ref, error) {
+	gvk := o.GroupVersionKind()
+	if namespaced, ok := defined[gvk.Group+"/"+gvk.Kind]; ok {
+		return kube.ScopedRef(kube.RefOf(o), namespaced), nil
+	}
+	return c.Key(o)
+}
+
+func splitNamespaces(refs []kube.Ref) (objects, namespaces []kube.Ref) {
+	for _, ref := range refs {
+		if ref.Kind == "Namespace" && ref.Group == "" {
+			namespaces = append(namespaces, ref)
+		} else {
+			objects = append(objects, ref)
+		}
+	}
+	return objects, namespaces
 }
 
 func contains(refs []kube.Ref, ref kube.Ref) bool {

@@ -54,6 +54,8 @@ type Resolved struct {
 	Hashes    map[string]string
 	Images    []Image
 	Inventory *kube.Inventory
+	// ForceConflicts: the target's force_conflicts attribute.
+	ForceConflicts bool
 	// Forwards are the local ports the dev loop forwards to the target's workloads.
 	Forwards []portforward.Forward
 }
@@ -79,6 +81,8 @@ func Resolve(t *Target, s Settings) (*Resolved, error) {
 		Namespace: ns,
 		Hashes:    map[string]string{},
 		Inventory: &kube.Inventory{ID: kube.InventoryID(t.Spec.Target, ns), Target: t.Spec.Target, Namespace: ns},
+
+		ForceConflicts: t.Spec.ForceConflicts,
 	}
 	specs, err := portforward.ParseSpecs(t.Spec.PortForwards)
 	if err != nil {

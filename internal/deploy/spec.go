@@ -43,6 +43,8 @@ type Spec struct {
 	Inventory       FileRef     `json:"inventory"`
 	Images          []ImageSpec `json:"images"`
 	AllowedContexts []string    `json:"allowed_contexts"`
+	// ForceConflicts takes over fields other field managers own.
+	ForceConflicts bool `json:"force_conflicts,omitempty"`
 	// PortForwards is the port_forwards attribute: local port -> KIND/NAME:PORT.
 	PortForwards map[string]string `json:"port_forwards,omitempty"`
 }

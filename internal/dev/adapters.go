@@ -2,16 +2,10 @@ package dev
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/url"
 	"sync"
-	"syscall"
 	"time"
-
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/slipway-dev/slipway/internal/bazel"
 	"github.com/slipway-dev/slipway/internal/deploy"
@@ -90,7 +84,7 @@ func (k *KubeCluster) Push(ctx context.Context, images []deploy.Image) ([]deploy
 }
 
 func (k *KubeCluster) Apply(ctx context.Context, r *deploy.Resolved) (*deploy.Report, error) {
-	return k.Deployer.Apply(ctx, r, deploy.ApplyOptions{SkipPush: true})
+	return k.Deployer.Apply(ctx, r)
 }
 
 func (k *KubeCluster) Delete(ctx context.Context, r *deploy.Resolved) (*deploy.Report, error) {
@@ -108,20 +102,8 @@ func (k *KubeCluster) Track(target string, refs []kube.Ref) {
 }
 
 // IsTransient tells the cluster or registry being unreachable (worth retrying)
-// from failures a retry cannot fix.
-func (k *KubeCluster) IsTransient(err error) bool {
-	var netErr net.Error
-	var urlErr *url.Error
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, context.DeadlineExceeded):
-		return true
-	case errors.As(err, &netErr), errors.As(err, &urlErr):
-		return true
-	case apierrors.IsServiceUnavailable(err), apierrors.IsServerTimeout(err), apierrors.IsTimeout(err), apierrors.IsTooManyRequests(err):
-		return true
-	}
-	return false
-}
+// from failures a retry cannot fix: kube.IsTransient decides.
+func (k *KubeCluster) IsTransient(err error) bool { return kube.IsTransient(err) }
 
 // Follow streams the logs of the objects' pods, stopping the target's earlier streams.
 func (k *KubeCluster) Follow(ctx context.Context, target string, refs []kube.Ref) {

@@ -82,30 +82,76 @@ func (r *Ref) apiVersion() string {
 	return r.Group + "/" + r.Version
 }
 
-// Resource returns the client for an object's resource, fixing its namespace to
-// match the resource's scope (cluster-scoped objects lose theirs).
-func (c *Clients) Resource(u *unstructured.Unstructured) (dynamic.ResourceInterface, error) {
-	gvk := u.GroupVersionKind()
+// mapping returns the REST mapping of a kind. The cache may predate a CRD just
+// applied: an unknown kind is looked up again once.
+func (c *Clients) mapping(ref Ref) (*meta.RESTMapping, error) {
+	gvk := ref.GVK()
 	mapping, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if meta.IsNoMatchError(err) {
-		// The cache may predate a CRD we just applied: look again once.
 		c.Mapper.Reset()
 		mapping, err = c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	}
 	if meta.IsNoMatchError(err) {
-		return nil, &UnknownKindError{Ref: RefOf(u)}
+		return nil, &UnknownKindError{Ref: ref}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", RefOf(u), err)
+		return nil, fmt.Errorf("%s: %w", ref, err)
+	}
+	return mapping, nil
+}
+
+// Key returns the object's reference as the cluster keeps it, from discovery: a
+// cluster-scoped kind (a custom one too) has no namespace, a namespaced object
+// without one is in "default". The one place keys are made; it changes nothing.
+func (c *Clients) Key(u *unstructured.Unstructured) (Ref, error) {
+	ref := RefOf(u)
+	mapping, err := c.mapping(ref)
+	if err != nil {
+		return Ref{}, err
+	}
+	return ScopedRef(ref, mapping.Scope.Name() == meta.RESTScopeNameNamespace), nil
+}
+
+// ScopedRef is ref in its kind's scope: no namespace when cluster-scoped,
+// "default" when namespaced and none is set.
+func ScopedRef(ref Ref, namespaced bool) Ref {
+	switch {
+	case !namespaced:
+		ref.Namespace = ""
+	case ref.Namespace == "":
+		ref.Namespace = metav1.NamespaceDefault
+	}
+	return ref
+}
+
+// Normalize returns a copy of the object in its kind's scope (see Key).
+func (c *Clients) Normalize(u *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	ref, err := c.Key(u)
+	if err != nil {
+		return nil, err
+	}
+	out := u.DeepCopy()
+	out.SetNamespace(ref.Namespace)
+	return out, nil
+}
+
+// Resource returns the client for an object's resource, in the namespace Key
+// gives it. It changes nothing.
+func (c *Clients) Resource(u *unstructured.Unstructured) (dynamic.ResourceInterface, error) {
+	return c.ResourceFor(RefOf(u))
+}
+
+// ResourceFor returns the client for a reference's resource, in the namespace
+// Key gives it.
+func (c *Clients) ResourceFor(ref Ref) (dynamic.ResourceInterface, error) {
+	mapping, err := c.mapping(ref)
+	if err != nil {
+		return nil, err
 	}
 	if mapping.Scope.Name() != meta.RESTScopeNameNamespace {
-		u.SetNamespace("")
 		return c.Dynamic.Resource(mapping.Resource), nil
 	}
-	if u.GetNamespace() == "" {
-		u.SetNamespace(metav1.NamespaceDefault)
-	}
-	return c.Dynamic.Resource(mapping.Resource).Namespace(u.GetNamespace()), nil
+	return c.Dynamic.Resource(mapping.Resource).Namespace(ScopedRef(ref, true).Namespace), nil
 }
 
 // Plan returns what applying objs would do, from server-side dry-runs; it writes
@@ -128,6 +174,10 @@ func (a *Applier) Plan(ctx context.Context, objs []*unstructured.Unstructured) (
 }
 
 func (a *Applier) plan(ctx context.Context, obj *unstructured.Unstructured) (*Change, error) {
+	obj, err := a.Clients.Normalize(obj)
+	if err != nil {
+		return nil, err
+	}
 	ri, err := a.Clients.Resource(obj)
 	if err != nil {
 		return nil, err
@@ -182,7 +232,15 @@ func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured) 
 }
 
 func (a *Applier) applyStage(ctx context.Context, objs []*unstructured.Unstructured) ([]Change, error) {
-	objs = append([]*unstructured.Unstructured(nil), objs...)
+	normalized := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		n, err := a.Clients.Normalize(o)
+		if err != nil {
+			return nil, err
+		}
+		normalized[i] = n
+	}
+	objs = normalized
 	sort.Stable(ssa.SortableUnstructureds(objs))
 	changes, err := a.Plan(ctx, objs)
 	if err != nil {

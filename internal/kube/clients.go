@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+	"k8s.io/utils/clock"
 )
 
 // Clients are the API clients slipway uses for one cluster, sharing a request counter.
@@ -21,6 +22,8 @@ type Clients struct {
 	Typed    kubernetes.Interface
 	Mapper   meta.ResettableRESTMapper
 	Requests *RequestCounter
+	// Clock paces waits (nil: the real one; tests set a fake).
+	Clock clock.Clock
 	// Config is the connection the clients use, for streaming APIs (port-forward).
 	Config *rest.Config
 }

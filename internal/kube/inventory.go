@@ -39,6 +39,8 @@ type Inventory struct {
 	Target    string
 	Namespace string // where the ConfigMap lives
 	Objects   []Ref
+	// Stored: the inventory's ConfigMap exists (LoadInventory found it).
+	Stored bool
 }
 
 func (inv *Inventory) configMapName() string { return "slipway-inventory-" + inv.ID }
@@ -56,6 +58,7 @@ func (c *Clients) LoadInventory(ctx context.Context, target, namespace string) (
 	if err := json.Unmarshal([]byte(cm.Data["objects"]), &inv.Objects); err != nil {
 		return nil, fmt.Errorf("inventory ConfigMap %s/%s: %w", namespace, inv.configMapName(), err)
 	}
+	inv.Stored = true
 	return inv, nil
 }
 
@@ -123,11 +126,7 @@ func (c *Clients) DeleteOwned(ctx context.Context, inv *Inventory, refs []Ref, t
 	// Namespaces last: deleting one takes everything in it along.
 	sort.SliceStable(refs, func(i, j int) bool { return refs[i].Kind != "Namespace" && refs[j].Kind == "Namespace" })
 	for _, ref := range refs {
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(ref.GVK())
-		u.SetNamespace(ref.Namespace)
-		u.SetName(ref.Name)
-		ri, err := c.Resource(u)
+		ri, err := c.ResourceFor(ref)
 		if err != nil {
 			if _, ok := err.(*UnknownKindError); ok {
 				continue // its CRD is gone, and the object with it
@@ -162,10 +161,7 @@ func (c *Clients) DeleteOwned(ctx context.Context, inv *Inventory, refs []Ref, t
 
 func (c *Clients) waitGone(ctx context.Context, refs []Ref, timeout time.Duration) error {
 	for _, ref := range refs {
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(ref.GVK())
-		u.SetNamespace(ref.Namespace)
-		ri, err := c.Resource(u)
+		ri, err := c.ResourceFor(ref)
 		if err != nil {
 			continue
 		}

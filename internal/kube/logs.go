@@ -18,10 +18,7 @@ import (
 // before since are skipped. Pods that serve no logs (simulated nodes, say) are
 // reported once and skipped.
 func (c *Clients) FollowLogs(ctx context.Context, ref Ref, since time.Time, out io.Writer) error {
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(ref.GVK())
-	u.SetNamespace(ref.Namespace)
-	ri, err := c.Resource(u)
+	ri, err := c.ResourceFor(ref)
 	if err != nil {
 		return err
 	}

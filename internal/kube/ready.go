@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/clock"
 )
 
 // Readiness of one object.
@@ -65,54 +66,88 @@ var fatalReasons = map[string]bool{
 // fails (kstatus Failed, or a pod in CrashLoopBackOff, ImagePullBackOff, ...), or
 // the timeout passes. Polls start 25ms apart, doubling up to interval: most objects
 // are ready within a few hundred milliseconds of an apply. onChange, if set, sees
-// each object's readiness when it changes.
+// each object's readiness when it changes. A transient failure to read an object
+// (the API server restarting) keeps it pending until the deadline; any other
+// failure ends the wait.
 func (c *Clients) WaitReady(ctx context.Context, refs []Ref, timeout, interval time.Duration, onChange func(Readiness)) ([]Readiness, error) {
-	deadline := time.Now().Add(timeout)
-	delay := min(25*time.Millisecond, interval)
-	last := map[string]Readiness{}
+	w := &readyWaiter{probe: c.readiness, clock: c.clock(), timeout: timeout, interval: interval, onChange: onChange}
+	return w.wait(ctx, refs)
+}
+
+func (c *Clients) clock() clock.Clock {
+	if c.Clock != nil {
+		return c.Clock
+	}
+	return clock.RealClock{}
+}
+
+// readyWaiter polls objects' readiness through probe.
+type readyWaiter struct {
+	probe    func(context.Context, Ref) (Readiness, error)
+	clock    clock.Clock
+	timeout  time.Duration
+	interval time.Duration
+	onChange func(Readiness)
+	last     map[string]Readiness
+}
+
+func (w *readyWaiter) wait(ctx context.Context, refs []Ref) ([]Readiness, error) {
+	deadline := w.clock.Now().Add(w.timeout)
+	delay := min(25*time.Millisecond, w.interval)
+	w.last = map[string]Readiness{}
 	pending := append([]Ref(nil), refs...)
 	for {
-		var still []Ref
-		var failed []Readiness
-		for _, ref := range pending {
-			r, err := c.readiness(ctx, ref)
-			if err != nil {
-				return nil, err
-			}
-			if prev, ok := last[ref.Key()]; !ok || prev != r {
-				last[ref.Key()] = r
-				if onChange != nil {
-					onChange(r)
-				}
-			}
-			switch {
-			case r.Status == status.FailedStatus || r.Reason != "":
-				failed = append(failed, r)
-			case !r.Ready():
-				still = append(still, ref)
-			}
+		still, failed, err := w.poll(ctx, pending)
+		if err != nil {
+			return nil, err
 		}
 		if len(failed) > 0 {
-			return collect(refs, last), &NotReadyError{Objects: failed}
+			return collect(refs, w.last), &NotReadyError{Objects: failed}
 		}
 		if len(still) == 0 {
-			return collect(refs, last), nil
+			return collect(refs, w.last), nil
 		}
 		pending = still
-		if time.Now().After(deadline) {
+		if !w.clock.Now().Before(deadline) {
 			var late []Readiness
 			for _, ref := range still {
-				late = append(late, last[ref.Key()])
+				late = append(late, w.last[ref.Key()])
 			}
-			return collect(refs, last), &NotReadyError{Objects: late, Timeout: true}
+			return collect(refs, w.last), &NotReadyError{Objects: late, Timeout: true}
 		}
 		select {
 		case <-ctx.Done():
-			return collect(refs, last), ctx.Err()
-		case <-time.After(delay):
+			return collect(refs, w.last), ctx.Err()
+		case <-w.clock.After(delay):
 		}
-		delay = min(delay*2, interval)
+		delay = min(delay*2, w.interval)
 	}
+}
+
+// poll looks at each pending object once: those still not ready, and those failed.
+func (w *readyWaiter) poll(ctx context.Context, pending []Ref) (still []Ref, failed []Readiness, err error) {
+	for _, ref := range pending {
+		r, err := w.probe(ctx, ref)
+		if err != nil && !IsTransient(err) {
+			return nil, nil, err
+		}
+		if err != nil { // unknown for now: keep waiting, and say why if time runs out
+			r = Readiness{Ref: ref, Status: status.UnknownStatus, Message: err.Error()}
+		}
+		if prev, ok := w.last[ref.Key()]; !ok || prev != r {
+			w.last[ref.Key()] = r
+			if w.onChange != nil {
+				w.onChange(r)
+			}
+		}
+		switch {
+		case r.Status == status.FailedStatus || r.Reason != "":
+			failed = append(failed, r)
+		case !r.Ready():
+			still = append(still, ref)
+		}
+	}
+	return still, failed, nil
 }
 
 func collect(refs []Ref, last map[string]Readiness) []Readiness {
@@ -124,10 +159,7 @@ func collect(refs []Ref, last map[string]Readiness) []Readiness {
 }
 
 func (c *Clients) readiness(ctx context.Context, ref Ref) (Readiness, error) {
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(ref.GVK())
-	u.SetNamespace(ref.Namespace)
-	ri, err := c.Resource(u)
+	ri, err := c.ResourceFor(ref)
 	if err != nil {
 		return Readiness{}, err
 	}

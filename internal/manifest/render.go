@@ -61,7 +61,10 @@ func Render(spec RenderSpec) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if spec.Namespace != "" && ref.Namespace == "" && !IsClusterScoped(ref.Group, ref.Kind) {
+		// A chart rendered with the target's "{user}" namespace as its release
+		// namespace wrote it literally: it is the target's namespace too.
+		userNamespace := ref.Namespace != "" && ref.Namespace == spec.Namespace && strings.Contains(spec.Namespace, "{user}")
+		if spec.Namespace != "" && (ref.Namespace == "" || userNamespace) && !IsClusterScoped(ref.Group, ref.Kind) {
 			ref.Namespace, ref.DefaultNamespace = spec.Namespace, true
 			setNested(obj, spec.Namespace, "metadata", "namespace")
 		}

@@ -164,3 +164,25 @@ func TestImageFields(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+// A chart rendered with the target's "{user}" namespace as its release
+// namespace writes it into objects: they follow the target's namespace.
+func TestRenderUserNamespaceFromChart(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "chart.yaml")
+	yaml := "apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: \"dev-{user}\"}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: b, namespace: other}\n"
+	if err := os.WriteFile(src, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Render(RenderSpec{Target: "//pkg:deploy", Package: "pkg", Namespace: "dev-{user}", Sources: []Source{{Path: src, Name: "pkg/chart.yaml"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []bool
+	for _, o := range res.Inventory.Objects {
+		got = append(got, o.DefaultNamespace)
+	}
+	if diff := cmp.Diff([]bool{true, false}, got); diff != "" {
+		t.Errorf("DefaultNamespace of a (dev-{user}) and b (other) (-want +got):\n%s", diff)
+	}
+}

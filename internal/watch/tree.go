@@ -70,7 +70,7 @@ func (w *Watcher) filesUnder(dir string) []Event {
 }
 
 // skippedNames are never watched: VCS data, tool caches, editor droppings.
-var skippedNames = map[string]bool{".git": true, ".hg": true, ".svn": true, ".jj": true, "node_modules": true, ".cache": true, ".idea": true, ".vscode": true}
+var skippedNames = map[string]bool{".git": true, ".slipway": true, ".hg": true, ".svn": true, ".jj": true, "node_modules": true, ".cache": true, ".idea": true, ".vscode": true}
 
 func (w *Watcher) skipped(rel, base string) bool {
 	if skippedNames[base] || strings.HasPrefix(base, "bazel-") && isSymlink(filepath.Join(w.root, rel)) {

@@ -12,8 +12,11 @@ def _dev_impl(ctx):
     for flag, value in [("context", ctx.attr.context), ("registry", ctx.attr.registry), ("namespace", ctx.attr.namespace)]:
         if value:
             args.append("--%s=%s" % (flag, value))
-    if ctx.attr.debounce and ctx.attr.command == "dev":
-        args.append("--debounce=" + ctx.attr.debounce)
+    if ctx.attr.command == "dev":
+        if ctx.attr.debounce:
+            args.append("--debounce=" + ctx.attr.debounce)
+        args.extend(["--button=%s=%s" % (name, target) for name, target in sorted(ctx.attr.buttons.items())])
+        args.extend(["--disable=" + t for t in ctx.attr.disabled])
     launcher = ctx.actions.declare_file(ctx.label.name + ".sh")
     ctx.actions.write(
         output = launcher,
@@ -37,6 +40,11 @@ A build error keeps the last good deployment. Extra flags go after `--`, e.g.
         "allowed_contexts": attr.string_list(
             doc = "Kubeconfig contexts, beyond the local ones, the loop may deploy to.",
         ),
+        "buttons": attr.string_dict(
+            doc = """Custom buttons of the dev loop's web UI, by name: each runs a `bazel run` target, e.g.
+`{"migrate-db": "//tools/db:migrate"}`. Its output goes to that button's log in the UI, with its
+exit status; `POST /api/v1/buttons/NAME` presses it.""",
+        ),
         "build_flags": attr.string_list(
             doc = "Flags for the loop's `bazel build` and `bazel cquery` alike (the same flags keep Bazel's analysis cache).",
         ),
@@ -51,6 +59,10 @@ A build error keeps the last good deployment. Extra flags go after `--`, e.g.
         ),
         "debounce": attr.string(
             doc = "How long file events must be quiet before a cycle pushes or applies, e.g. `\"200ms\"`; its build starts after a tenth of it. Default: 100ms.",
+        ),
+        "disabled": attr.string_list(
+            doc = """Deployables (labels of `targets`) the loop leaves out until enabled: optional services.
+Enable them from the web UI, or per user in `.slipway/settings.json` (`{"enabled": [LABEL...]}`).""",
         ),
         "namespace": attr.string(
             doc = "Namespace for objects without one, overriding the targets' own.",
@@ -91,6 +103,10 @@ def dev(name, targets, **kwargs):
       **kwargs: attributes of `dev_rule`.
     """
     targets = [t if _is_pattern(t) else canonical_label(native.package_relative_label(t)) for t in targets]
+    if "buttons" in kwargs:
+        kwargs["buttons"] = {k: canonical_label(native.package_relative_label(v)) for k, v in kwargs["buttons"].items()}
+    if "disabled" in kwargs:
+        kwargs["disabled"] = [canonical_label(native.package_relative_label(t)) for t in kwargs["disabled"]]
     dev_rule(name = name, targets = targets, **kwargs)
     for command in ["ci", "affected"]:
         dev_rule(name = name + "." + command, command = command, targets = targets, **kwargs)

@@ -1,7 +1,7 @@
 """The `manifests` rule: Kubernetes objects rendered with image digests, and their run targets."""
 
 load(":builder.bzl", "BUILDER_ATTRS", "run_builder")
-load(":providers.bzl", "ImageInfo", "ManifestsInfo")
+load(":providers.bzl", "ImageInfo", "ManifestsInfo", "RenderedYamlInfo")
 load(":runfiles.bzl", "LAUNCHER_PREAMBLE", "rlocation_path", "shell_quote")
 
 def canonical_label(label):
@@ -23,26 +23,49 @@ def canonical_label(label):
 def _file_ref(ctx, f):
     return {"path": f.path, "rlocation": rlocation_path(ctx, f), "short_path": f.short_path}
 
-def _manifests_impl(ctx):
-    # Group the YAML references by image target: several may name one image.
+def _collect_images(ctx):
+    """The images of `images` and of the `srcs` rendered from charts and kustomizations.
+
+    Args:
+      ctx: the manifests rule's context.
+
+    Returns:
+      (images for the render spec, their ImageInfos), sorted by label.
+    """
     refs_by_label = {}
-    targets_by_label = {}
+    info_by_label = {}
+    label_by_key = {}
     for ref, target in ctx.attr.images.items():
         key = str(target.label)
         refs_by_label.setdefault(key, []).append(ref)
-        targets_by_label[key] = target
+        info_by_label[key] = target[ImageInfo]
+        label_by_key[key] = target.label
+    for src in ctx.attr.srcs:
+        if RenderedYamlInfo not in src:
+            continue
+        for image in src[RenderedYamlInfo].images:
+            key = str(image.label)
+            refs = refs_by_label.setdefault(key, [])
+            if image.ref not in refs:
+                refs.append(image.ref)
+            info_by_label[key] = image.info
+            label_by_key[key] = image.label
     images = []
     image_infos = []
-    for key in sorted(targets_by_label.keys()):
-        info = targets_by_label[key][ImageInfo]
+    for key in sorted(info_by_label.keys()):
+        info = info_by_label[key]
         image_infos.append(info)
         images.append({
             "digest_file": info.digest.path,
-            "label": canonical_label(targets_by_label[key].label),
+            "label": canonical_label(label_by_key[key]),
             "refs": sorted(refs_by_label[key]),
             "registry": info.registry,
             "repository": info.repository,
         })
+    return images, image_infos
+
+def _manifests_impl(ctx):
+    images, image_infos = _collect_images(ctx)
 
     spec = ctx.actions.declare_file(ctx.label.name + ".render.json")
     ctx.actions.write(spec, json.encode({
@@ -77,6 +100,7 @@ def _manifests_impl(ctx):
             "registry": info.registry,
             "repository": info.repository,
         } for image, info in zip(images, image_infos)],
+        "force_conflicts": ctx.attr.force_conflicts,
         "inventory": _file_ref(ctx, inventory),
         "port_forwards": ctx.attr.port_forwards,
         "target": canonical_label(ctx.label),
@@ -122,6 +146,13 @@ k3d-*, minikube, docker-desktop, microk8s), that `.apply`, `.delete` and `.diff`
 requests to. Any other context is refused before any request, whether named with `--context`
 or current in the kubeconfig (`.diff` also reads from a context named with `--context`).""",
         ),
+        "force_conflicts": attr.bool(
+            doc = """Take over fields of these objects that another field manager owns (server-side
+apply with force), as `--force-conflicts` does for every target of `dev`, `ci` and `.apply`.
+Without it a conflict fails the deploy, naming the fields and their manager, and nothing is
+written.""",
+            default = False,
+        ),
         "images": attr.string_keyed_label_dict(
             doc = """Image references as written in the YAML → `image` targets, e.g.
 `{"hello": ":image"}`. `hello`, `hello:anytag` and the target's label itself (`//pkg:image`,
@@ -145,7 +176,9 @@ working across rollouts, killed pods and API server restarts. Only on 127.0.0.1;
 --no-port-forwards` turns them off; `ci` and the run targets ignore them.""",
         ),
         "srcs": attr.label_list(
-            doc = "YAML files, each with one or more documents.",
+            doc = """YAML files, each with one or more documents, and `helm_chart` or
+`kustomization` targets (their rendered YAML, and their images, which need not be repeated in
+`images`).""",
             allow_files = [".yaml", ".yml", ".json"],
             mandatory = True,
         ),

@@ -25,3 +25,13 @@ ManifestsInfo = provider(
         "yaml": "File: the rendered multi-document YAML.",
     },
 )
+
+RenderedYamlInfo = provider(
+    doc = """YAML rendered from a Helm chart or a kustomization, and the images it refers to. A
+`manifests` target whose `srcs` name such a target takes both: the images need not be listed
+again in its `images`.""",
+    fields = {
+        "images": "list of struct(label, info, ref): image target Label, its ImageInfo, and the reference (`registry/repository`, without tag or digest) the rendered YAML names it by.",
+        "yaml": "File: the rendered multi-document YAML.",
+    },
+)

@@ -8,6 +8,8 @@
 //	builder index     --image=DIR... --layout=DIR --digest=OUT
 //	builder tarball   --layout=DIR --tag=REPO:TAG --out=FILE
 //	builder manifests --spec=FILE --yaml=OUT --inventory=OUT
+//	builder render-helm      --spec=FILE --out=FILE
+//	builder render-kustomize --spec=FILE --out=FILE
 package main
 
 import (
@@ -18,11 +20,13 @@ import (
 )
 
 var verbs = map[string]func(args []string) error{
-	"layer":     layerVerb,
-	"image":     imageVerb,
-	"index":     indexVerb,
-	"tarball":   tarballVerb,
-	"manifests": manifestsVerb,
+	"layer":            layerVerb,
+	"image":            imageVerb,
+	"index":            indexVerb,
+	"tarball":          tarballVerb,
+	"manifests":        manifestsVerb,
+	"render-helm":      renderHelmVerb,
+	"render-kustomize": renderKustomizeVerb,
 }
 
 func main() {
@@ -41,7 +45,7 @@ func main() {
 }
 
 func verbNames() []string {
-	return []string{"layer", "image", "index", "tarball", "manifests"}
+	return []string{"layer", "image", "index", "tarball", "manifests", "render-helm", "render-kustomize"}
 }
 
 // expandParams replaces each @FILE argument with the lines of FILE (Bazel's
