@@ -15,13 +15,21 @@ import (
 	"github.com/slipway-dev/slipway/internal/dev"
 )
 
+// shopDevTargets is the shop's dev target list as Gazelle writes it.
+const shopDevTargets = `    targets = [
+        "//examples/shop/catalog:deploy",
+        "//examples/shop/frontend:deploy",
+        "//examples/shop/orders:deploy",
+        "//examples/shop/worker:deploy",
+    ],`
+
 // helmShopWorkspace is the shop, its dev loop narrowed to the two services whose
 // objects come from a Helm chart (orders) and a Kustomize overlay (worker).
 func helmShopWorkspace(t *testing.T) *workspace {
 	w := newWorkspace(t, "examples/shop")
 	w.copyFromRepo("examples/shop", "examples/shop")
-	w.edit("examples/shop/BUILD.bazel", `targets = ["//examples/shop/..."],`,
-		`targets = ["//examples/shop/orders:deploy", "//examples/shop/worker:deploy"],`)
+	w.edit("examples/shop/BUILD.bazel", shopDevTargets,
+		`    targets = ["//examples/shop/orders:deploy", "//examples/shop/worker:deploy"],`)
 	return w
 }
 

@@ -165,8 +165,8 @@ const (
 func uiWorkspace(t *testing.T) *workspace {
 	w := newWorkspace(t, "examples/shop")
 	w.copyFromRepo("examples/shop", "examples/shop")
-	w.edit("examples/shop/BUILD.bazel", `    targets = ["//examples/shop/..."],`,
-		`    targets = ["//examples/shop/..."],
+	w.edit("examples/shop/BUILD.bazel", shopDevTargets,
+		shopDevTargets+`
     buttons = {"hello": "//examples/shop/tools:hello"},`)
 	w.write("examples/shop/tools/BUILD.bazel", "sh_binary(\n    name = \"hello\",\n    srcs = [\"hello.sh\"],\n)\n")
 	w.write("examples/shop/tools/hello.sh", "#!/bin/sh\necho \"hello from the shop's button\"\n")
