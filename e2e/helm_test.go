@@ -15,13 +15,8 @@ import (
 	"github.com/slipway-dev/slipway/internal/dev"
 )
 
-// shopDevTargets is the shop's dev target list as Gazelle writes it.
-const shopDevTargets = `    targets = [
-        "//examples/shop/catalog:deploy",
-        "//examples/shop/frontend:deploy",
-        "//examples/shop/orders:deploy",
-        "//examples/shop/worker:deploy",
-    ],`
+// shopDevTargets is the shop's dev target pattern as Gazelle writes it.
+const shopDevTargets = `    targets = ["//examples/shop/..."],`
 
 // helmShopWorkspace is the shop, its dev loop narrowed to the two services whose
 // objects come from a Helm chart (orders) and a Kustomize overlay (worker).

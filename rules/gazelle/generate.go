@@ -250,24 +250,43 @@ func (l *slipwayLang) addDeployables(args language.GenerateArgs, generated *rule
 	}
 }
 
-// generateDev adds the dev target of a package configured to hold one: over the
-// deployables of the package and those beneath it.
+// generateDev adds the dev target of a package configured to hold one: a pattern
+// over the deployables of the package and those beneath it (the narrowest
+// `//pkg/...` holding them all), so that the loop follows services added, renamed
+// or deleted beneath it without another Gazelle run.
 func (l *slipwayLang) generateDev(args language.GenerateArgs, sc *slipwayConfig, res *language.GenerateResult) {
 	if sc.devName == "" {
 		return
 	}
-	var targets []string
+	var pkgs []string
 	for _, d := range l.deployables {
 		if args.Rel == "" || d.Pkg == args.Rel || strings.HasPrefix(d.Pkg, args.Rel+"/") {
-			targets = append(targets, d.Rel("", args.Rel).String())
+			pkgs = append(pkgs, d.Pkg)
 		}
 	}
-	if len(targets) == 0 {
+	if len(pkgs) == 0 {
 		return
 	}
-	slices.Sort(targets)
 	r := rule.NewRule(devKind, sc.devName)
-	r.SetAttr("targets", slices.Compact(targets))
+	r.SetAttr("targets", []string{devPattern(pkgs)})
 	res.Gen = append(res.Gen, r)
 	res.Imports = append(res.Imports, nil)
+}
+
+// devPattern is the target pattern of the deepest package holding every one of
+// pkgs: "//a/b/..." for a/b/c and a/b/d, "//..." when they share no directory.
+func devPattern(pkgs []string) string {
+	common := strings.Split(pkgs[0], "/")
+	for _, p := range pkgs[1:] {
+		parts := strings.Split(p, "/")
+		n := 0
+		for n < len(common) && n < len(parts) && common[n] == parts[n] {
+			n++
+		}
+		common = common[:n]
+	}
+	if prefix := strings.Join(common, "/"); prefix != "" {
+		return "//" + prefix + "/..."
+	}
+	return "//..."
 }
