@@ -113,15 +113,17 @@ func TestCIDeploysWhatChangedAndFailsOnCrashes(t *testing.T) {
 	})
 
 	t.Run("a crashing service makes it fail with the reason", func(t *testing.T) {
-		w.edit("examples/shop/orders/chart/templates/deployment.yaml", "      labels:\n        app: orders\n", "      labels:\n        app: orders\n      annotations:\n        slipway.dev/simulate: CrashLoopBackOff\n")
+		// A real crash on the real node: orders exits with status 3 as it starts.
+		w.edit("examples/shop/orders/main.go", "\tdefer stop()\n\tcatalogURL", "\tdefer stop()\n\tif os.Getenv(\"ORDERS_E2E_NO_CRASH\") == \"\" {\n\t\tlog.Print(\"orders: e2e crash on purpose, exit 3\")\n\t\tos.Exit(3)\n\t}\n\tcatalogURL")
 		r, _, err := shopCI(t, w, user)
 		var exit *exec.ExitError
 		if err == nil || !errors.As(err, &exit) || exit.ExitCode() != 1 {
 			t.Fatalf("ci with a crashing service: %v, want exit status 1", err)
 		}
 		failures := strings.Join(r.Failures, "\n")
-		if !strings.Contains(failures, "Deployment "+ns+"/orders not ready") || !strings.Contains(failures, "CrashLoopBackOff") {
-			t.Errorf("failures %q: want the orders Deployment named, with CrashLoopBackOff", failures)
+		if !strings.Contains(failures, "Deployment "+ns+"/orders not ready") || !strings.Contains(failures, "CrashLoopBackOff") ||
+			!strings.Contains(failures, "(last exit code 3") || !strings.Contains(failures, "orders: e2e crash on purpose, exit 3") {
+			t.Errorf("failures %q: want the orders Deployment named, with CrashLoopBackOff, exit code 3 and the container's last log line", failures)
 		}
 	})
 }

@@ -38,6 +38,7 @@ func lifecycleConfig(t *testing.T) cluster.Config {
 	cfg.Log = testWriter{t}
 	cfg.Ports = freePorts(t, cluster.Ports{Etcd: 22379, EtcdPeer: 22380, APIServer: 26443, Registry: 25000,
 		ControllerManager: 30257, Scheduler: 30259, Kwok: 30247})
+	cfg.FakeNodes = 1 // the lifecycle of the fake-node mode; the real node's is TestRealNodeLifecycle
 	return cfg
 }
 
@@ -50,8 +51,11 @@ func freePorts(t *testing.T, base cluster.Ports) cluster.Ports {
 	for offset := 0; offset < 1500; offset += 100 {
 		p := cluster.Ports{Etcd: base.Etcd + offset, EtcdPeer: base.EtcdPeer + offset, APIServer: base.APIServer + offset,
 			Registry: base.Registry + offset, ControllerManager: base.ControllerManager + offset,
-			Scheduler: base.Scheduler + offset, Kwok: base.Kwok + offset}
-		if portsFree(p.Etcd, p.EtcdPeer, p.APIServer, p.Registry, p.ControllerManager, p.Scheduler, p.Kwok) {
+			Scheduler: base.Scheduler + offset, Kwok: base.Kwok + offset,
+			Kubelet: base.Kwok + 3 + offset, KubeletHealthz: base.Kwok + 1 + offset, KubeProxy: base.Kwok + 9 + offset,
+			KubeProxyMetrics: base.Kwok + 2 + offset, CoreDNS: base.Etcd - 4000 + offset}
+		if portsFree(p.Etcd, p.EtcdPeer, p.APIServer, p.Registry, p.ControllerManager, p.Scheduler, p.Kwok,
+			p.Kubelet, p.KubeletHealthz, p.KubeProxy, p.KubeProxyMetrics, p.CoreDNS) {
 			return p
 		}
 	}
@@ -393,6 +397,7 @@ func TestCraneRegistry(t *testing.T) {
 	cfg.Name = e2eID() + "-crane"
 	cfg.Ports = freePorts(t, cluster.Ports{Etcd: 23379, EtcdPeer: 23380, APIServer: 27443, Registry: 26000,
 		ControllerManager: 31257, Scheduler: 31259, Kwok: 31247})
+	cfg.FakeNodes = 1 // only the registry matters here
 	cfg.Registry = cluster.RegistryCrane
 	cfg.Log = testWriter{t}
 	if err := cluster.Down(ctx, cfg, true); err != nil {

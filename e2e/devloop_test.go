@@ -417,20 +417,25 @@ func TestShopDevLoop(t *testing.T) {
 		}
 	})
 
-	t.Run("the images run", func(t *testing.T) {
-		for svc, kind := range services {
-			var args []string
-			if svc == "worker" {
-				args = []string{"--serve-health"}
-			}
-			if got, want := runImage(t, deployedImage(t, cs, ns, kind, svc), args...), fmt.Sprintf("ok %s %s-v1\n", svc, svc); got != want {
-				t.Errorf("%s image answers %q, want %q", svc, got, want)
+	t.Run("the services answer on the real node", func(t *testing.T) {
+		for _, svc := range []string{"frontend", "catalog", "orders"} {
+			if got, err := serviceGet(ctx, cs, ns, svc, "/healthz"); err != nil || got != fmt.Sprintf("ok %s %s-v1\n", svc, svc) {
+				t.Errorf("%s /healthz through the API server: %q (%v), want its version", svc, got, err)
 			}
 		}
+		// The worker is a CronJob: no pod to ask until it is scheduled; its image runs here.
+		if got, want := runImage(t, deployedImage(t, cs, ns, "CronJob", "worker"), "--serve-health"), "ok worker worker-v1\n"; got != want {
+			t.Errorf("worker image answers %q, want %q", got, want)
+		}
+	})
+
+	t.Run("frontend calls orders, which calls catalog, by Service name", func(t *testing.T) {
+		buyThroughFrontend(t, cl, cs, ns)
 	})
 
 	t.Run("editing one service changes only it", func(t *testing.T) {
 		before := snapshot(t, cs, ns)
+		podsBefore := podUIDs(t, cs, ns)
 		w.edit("examples/shop/catalog/main.go", `"catalog-v1"`, `"catalog-v2"`)
 		c := d.next()
 		if c.Outcome != dev.OK || strings.Join(c.Affected, ",") != "//examples/shop/catalog:deploy" {
@@ -440,8 +445,10 @@ func TestShopDevLoop(t *testing.T) {
 			t.Errorf("objects changed: %v, want only Deployment/catalog", got)
 		}
 		ref := deployedImage(t, cs, ns, "Deployment", "catalog")
-		if got := runImage(t, ref); got != "ok catalog catalog-v2\n" {
-			t.Errorf("the new catalog image answers %q", got)
+		took := waitServiceAnswer(t, cs, ns, "catalog", "/healthz", "ok catalog catalog-v2\n", time.Minute)
+		t.Logf("the new catalog version answered %s after the cycle", took.Round(10*time.Millisecond))
+		if got := changedPods(podsBefore, podUIDs(t, cs, ns), "catalog"); len(got) != 0 {
+			t.Errorf("pods of other services were replaced: %v", got)
 		}
 		// The registry received the new binary layer and the config, nothing more.
 		r, _ := name.ParseReference(ref)

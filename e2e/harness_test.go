@@ -3,11 +3,13 @@
 // Package e2e holds the end-to-end tests: real Bazel, a real cluster, a real
 // registry. Run them with: go test -tags e2e -timeout 40m ./e2e/...
 //
-// All tests share one local cluster instance, "e2e", on ports of its own so that it
-// never collides with a developer's default instance. TestMain brings it up (the
-// first run builds the Kubernetes binaries, about 5 minutes) and leaves it running:
-// it is cached state, and the next run reuses it in about a second. Set
-// SLIPWAY_E2E_DOWN=1 to stop it at the end, SLIPWAY_E2E_DOWN=purge to also delete it.
+// All tests share one local cluster instance, "e2e", with a real node, on ports of
+// its own so that it never collides with a developer's default instance. TestMain
+// brings it up (the first run builds the Kubernetes binaries, containerd and CoreDNS)
+// and stops it at the end, so that a finished run leaves no process, mount or
+// network namespace behind; its state (PKI, etcd, images) stays, and the next run
+// starts it again in seconds. SLIPWAY_E2E_DOWN=purge also deletes that state;
+// SLIPWAY_E2E_DOWN=keep leaves the instance running (for debugging a failure).
 package e2e
 
 import (
@@ -31,7 +33,8 @@ func sharedConfig() cluster.Config {
 	cfg.Name = e2eID()
 	o := e2ePortOffset()
 	cfg.Ports = cluster.Ports{Etcd: 12379 + o, EtcdPeer: 12380 + o, APIServer: 16443 + o, Registry: 15000 + o,
-		ControllerManager: 20257 + o, Scheduler: 20259 + o, Kwok: 20247 + o}
+		ControllerManager: 20257 + o, Scheduler: 20259 + o, Kwok: 20247 + o,
+		Kubelet: 20250 + o, KubeletHealthz: 20248 + o, KubeProxy: 20256 + o, KubeProxyMetrics: 20249 + o, CoreDNS: 18181 + o}
 	cfg.Log = os.Stderr
 	return cfg
 }
@@ -70,7 +73,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "e2e: the shared cluster is not up; tests that need it fail: %v\n", sharedErr)
 	}
 	code := m.Run()
-	if mode := os.Getenv("SLIPWAY_E2E_DOWN"); mode != "" {
+	if mode := os.Getenv("SLIPWAY_E2E_DOWN"); mode != "keep" {
 		if err := cluster.Down(ctx, sharedConfig(), mode == "purge"); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: stopping the shared cluster: %v\n", err)
 			code = 1

@@ -71,6 +71,9 @@ type clusterUpOptions struct {
 	kubernetesVersion string
 	kwokVersion       string
 	registry          string
+	fakeNodes         int
+	podCIDR           string
+	serviceCIDR       string
 	ports             cluster.Ports
 	ctx               context.Context
 	out, log          io.Writer
@@ -104,6 +107,14 @@ func (o *clusterUpOptions) bindFlags(cmd *cobra.Command) {
 	f.IntVar(&o.ports.ControllerManager, "controller-manager-port", d.Ports.ControllerManager, "kube-controller-manager health port")
 	f.IntVar(&o.ports.Scheduler, "scheduler-port", d.Ports.Scheduler, "kube-scheduler health port")
 	f.IntVar(&o.ports.Kwok, "kwok-port", d.Ports.Kwok, "kwok health port")
+	f.IntVar(&o.ports.Kubelet, "kubelet-port", d.Ports.Kubelet, "kubelet port")
+	f.IntVar(&o.ports.KubeletHealthz, "kubelet-healthz-port", d.Ports.KubeletHealthz, "kubelet health port")
+	f.IntVar(&o.ports.KubeProxy, "kube-proxy-port", d.Ports.KubeProxy, "kube-proxy health port")
+	f.IntVar(&o.ports.KubeProxyMetrics, "kube-proxy-metrics-port", d.Ports.KubeProxyMetrics, "kube-proxy metrics port")
+	f.IntVar(&o.ports.CoreDNS, "coredns-port", d.Ports.CoreDNS, "CoreDNS readiness port")
+	f.IntVar(&o.fakeNodes, "fake-nodes", 0, "run N fake (kwok) nodes instead of the real node: pods never run (for scale benchmarks)")
+	f.StringVar(&o.podCIDR, "pod-cidr", "", "the real node's pod range (default: a /24 of 10.240.0.0/16 picked by instance name)")
+	f.StringVar(&o.serviceCIDR, "service-cidr", "", "the Service range (default: a /24 of 10.241.0.0/16 picked by instance name)")
 }
 
 func (o *clusterUpOptions) config() cluster.Config {
@@ -112,6 +123,8 @@ func (o *clusterUpOptions) config() cluster.Config {
 	cfg.KwokVersion = o.kwokVersion
 	cfg.Registry = o.registry
 	cfg.Ports = o.ports
+	cfg.FakeNodes = o.fakeNodes
+	cfg.PodCIDR, cfg.ServiceCIDR = o.podCIDR, o.serviceCIDR
 	cfg.Log = o.log
 	return cfg
 }

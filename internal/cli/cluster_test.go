@@ -37,8 +37,11 @@ func TestClusterUpFlags(t *testing.T) {
 		}},
 		{"ports", []string{"--etcd-port=12379", "--etcd-peer-port=12380", "--apiserver-port=16443", "--registry-port=15000",
 			"--controller-manager-port=20257", "--scheduler-port=20259", "--kwok-port=20247"}, func(c *cluster.Config) {
-			c.Ports = cluster.Ports{Etcd: 12379, EtcdPeer: 12380, APIServer: 16443, Registry: 15000,
-				ControllerManager: 20257, Scheduler: 20259, Kwok: 20247}
+			c.Ports.Etcd, c.Ports.EtcdPeer, c.Ports.APIServer, c.Ports.Registry = 12379, 12380, 16443, 15000
+			c.Ports.ControllerManager, c.Ports.Scheduler, c.Ports.Kwok = 20257, 20259, 20247
+		}},
+		{"fake nodes and ranges", []string{"--fake-nodes=3", "--pod-cidr=10.9.0.0/24", "--service-cidr=10.9.1.0/24"}, func(c *cluster.Config) {
+			c.FakeNodes, c.PodCIDR, c.ServiceCIDR = 3, "10.9.0.0/24", "10.9.1.0/24"
 		}},
 	}
 	for _, tc := range tests {

@@ -32,8 +32,8 @@ func newClientset(kubeconfig string) (kubernetes.Interface, error) {
 	return kubernetes.NewForConfig(rc)
 }
 
-// fakeNode is the one node kwok pretends to be the kubelet of.
-func fakeNode() *corev1ac.NodeApplyConfiguration {
+// fakeNode is a node kwok pretends to be the kubelet of.
+func fakeNode(nodeName string) *corev1ac.NodeApplyConfiguration {
 	return corev1ac.Node(nodeName).
 		WithAnnotations(map[string]string{
 			"kwok.x-k8s.io/node":           "fake",
@@ -53,9 +53,13 @@ func registryConfigMap(host string) *corev1ac.ConfigMapApplyConfiguration {
 		WithData(map[string]string{"localRegistryHosting.v1": localRegistryHosting(host)})
 }
 
-func applyNode(ctx context.Context, cs kubernetes.Interface) error {
-	if _, err := cs.CoreV1().Nodes().Apply(ctx, fakeNode(), applyOptions); err != nil {
-		return fmt.Errorf("creating the fake node: %w", err)
+// applyNodes registers n fake nodes: kwok-node-0, kwok-node-1, ...
+func applyNodes(ctx context.Context, cs kubernetes.Interface, n int) error {
+	for i := range n {
+		name := fmt.Sprintf("kwok-node-%d", i)
+		if _, err := cs.CoreV1().Nodes().Apply(ctx, fakeNode(name), applyOptions); err != nil {
+			return fmt.Errorf("creating the fake node %s: %w", name, err)
+		}
 	}
 	return nil
 }

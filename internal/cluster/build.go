@@ -22,6 +22,9 @@ var kubeBinaries = []struct{ name, pkg string }{
 	{"kube-controller-manager", "k8s.io/kubernetes/cmd/kube-controller-manager"},
 	{"kube-scheduler", "k8s.io/kubernetes/cmd/kube-scheduler"},
 	{"kubectl", "k8s.io/kubernetes/cmd/kubectl"},
+	// The real node's: built last, so a cold build gives the control plane first.
+	{"kubelet", "k8s.io/kubernetes/cmd/kubelet"},
+	{"kube-proxy", "k8s.io/kubernetes/cmd/kube-proxy"},
 }
 
 // kwokStageFiles are the Stage objects kwok runs with (kwok >= 0.7 refuses to start
@@ -41,6 +44,8 @@ type binaries struct {
 	kwokStages   string
 	registry     string
 	registryKind string // RegistryDistribution or RegistryCrane
+	// The real node's.
+	containerd, shim, coredns, pause string
 }
 
 // builder finds or builds the binaries, reporting progress.
@@ -66,7 +71,11 @@ func (b *builder) ensure(ctx context.Context) (binaries, error) {
 		return bins, err
 	}
 	defer unlock()
-	if bins.kwok, bins.kwokStages, err = b.ensureKwok(ctx); err != nil {
+	if b.cfg.FakeNodes > 0 {
+		if bins.kwok, bins.kwokStages, err = b.ensureKwok(ctx); err != nil {
+			return bins, err
+		}
+	} else if err := b.ensureNode(ctx, &bins); err != nil {
 		return bins, err
 	}
 	bins.registryKind, bins.registry, err = b.ensureRegistry(ctx)
@@ -336,7 +345,7 @@ func (b *builder) ensureKwok(ctx context.Context) (bin, stages string, err error
 	dir := filepath.Join(b.l.tools, "kwok-"+b.cfg.KwokVersion)
 	bin, stages = filepath.Join(dir, "kwok"), filepath.Join(dir, kwokStagesFile)
 	if !isExecutable(bin) {
-		tmp, err := b.goInstall(ctx, "sigs.k8s.io/kwok/cmd/kwok@"+b.cfg.KwokVersion, "kwok "+b.cfg.KwokVersion)
+		tmp, err := b.goInstall(ctx, "kwok "+b.cfg.KwokVersion, "sigs.k8s.io/kwok/cmd/kwok@"+b.cfg.KwokVersion)
 		if err != nil {
 			return "", "", err
 		}
@@ -471,7 +480,7 @@ func addMatchExpression(doc []byte, expr string) ([]byte, error) {
 
 // goInstall installs a command with `go install pkg@version` into a new temporary
 // folder under the tools cache and returns that folder.
-func (b *builder) goInstall(ctx context.Context, pkgVersion, what string) (string, error) {
+func (b *builder) goInstall(ctx context.Context, what string, pkgVersions ...string) (string, error) {
 	if err := os.MkdirAll(b.l.noModule, 0o755); err != nil {
 		return "", err
 	}
@@ -484,7 +493,7 @@ func (b *builder) goInstall(ctx context.Context, pkgVersion, what string) (strin
 	}
 	logPath := filepath.Join(b.l.tools, "build.log")
 	if err := b.runGo(ctx, b.l.noModule, logPath, fmt.Sprintf("building %s (go install; log: %s)", what, logPath), []string{"GOBIN=" + tmp},
-		"install", "-v", "-trimpath", "-ldflags", "-s -w", pkgVersion); err != nil {
+		append([]string{"install", "-v", "-trimpath", "-ldflags", "-s -w"}, pkgVersions...)...); err != nil {
 		os.RemoveAll(tmp)
 		return "", err
 	}

@@ -31,7 +31,7 @@ func TestEnsureKubeUsesAssetsAndCache(t *testing.T) {
 	for _, n := range []string{"etcd", "kube-apiserver", "kubectl"} { // like setup-envtest's assets
 		touchExecutable(t, filepath.Join(assets, n))
 	}
-	for _, n := range []string{"kube-controller-manager", "kube-scheduler", "kubectl"} {
+	for _, n := range []string{"kube-controller-manager", "kube-scheduler", "kubectl", "kubelet", "kube-proxy"} {
 		touchExecutable(t, filepath.Join(l.k8sBin, n))
 	}
 	if err := os.WriteFile(filepath.Join(assets, "kube-scheduler"), []byte("not executable"), 0o644); err != nil {
@@ -49,6 +49,8 @@ func TestEnsureKubeUsesAssetsAndCache(t *testing.T) {
 		"kubectl":                 filepath.Join(assets, "kubectl"),
 		"kube-controller-manager": filepath.Join(l.k8sBin, "kube-controller-manager"),
 		"kube-scheduler":          filepath.Join(l.k8sBin, "kube-scheduler"),
+		"kubelet":                 filepath.Join(l.k8sBin, "kubelet"),
+		"kube-proxy":              filepath.Join(l.k8sBin, "kube-proxy"),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("binaries (-want +got):\n%s", diff)

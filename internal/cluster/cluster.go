@@ -29,6 +29,13 @@ type Cluster struct {
 	KubernetesVersion string `json:"kubernetesVersion"`
 	KwokVersion       string `json:"kwokVersion"`
 	Ports             Ports  `json:"ports"`
+	// FakeNodes is the number of kwok nodes; 0 means one real node, Node.
+	FakeNodes int `json:"fakeNodes,omitempty"`
+	// The real node: its name, its pod and Service ranges and the cluster DNS address.
+	Node        string `json:"node,omitempty"`
+	PodCIDR     string `json:"podCIDR,omitempty"`
+	ServiceCIDR string `json:"serviceCIDR,omitempty"`
+	DNS         string `json:"dns,omitempty"`
 
 	// Built lists the binaries this Up built or installed (empty when all were cached).
 	Built []string `json:"-"`

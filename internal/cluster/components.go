@@ -18,16 +18,31 @@ const (
 	Registry          = "registry"
 )
 
-// Components lists every component, in start order.
-var Components = []string{Etcd, Registry, APIServer, ControllerManager, Scheduler, Kwok}
+// Components lists every component of an instance with a real node, in start order.
+var Components = []string{Etcd, Registry, APIServer, ControllerManager, Scheduler, Containerd, Kubelet, KubeProxy, CoreDNS}
 
-// stopOrder stops what depends on the apiserver first, then the apiserver, then etcd.
-var stopOrder = [][]string{{Kwok, Scheduler, ControllerManager, Registry}, {APIServer}, {Etcd}}
+// FakeNodeComponents are those of an instance with fake (kwok) nodes.
+var FakeNodeComponents = []string{Etcd, Registry, APIServer, ControllerManager, Scheduler, Kwok}
+
+// ComponentsOf lists the components of an instance with that many fake nodes.
+func ComponentsOf(fakeNodes int) []string {
+	if fakeNodes > 0 {
+		return FakeNodeComponents
+	}
+	return Components
+}
+
+// Stop order: what uses the apiserver or the container runtime first (then the
+// pods, see Down), containerd, then the apiserver, then etcd.
+var (
+	stopFirst   = []string{Kubelet, KubeProxy, CoreDNS, Kwok, Scheduler, ControllerManager, Registry}
+	stopRuntime = []string{Containerd}
+	stopLast    = [][]string{{APIServer}, {Etcd}}
+)
 
 const (
-	serviceCIDR = "10.0.0.0/24"
-	podCIDR     = "10.244.0.0/16"
-	nodeName    = "kwok-node-0"
+	podCIDR  = "10.244.0.0/16" // the fake nodes'
+	nodeName = "kwok-node-0"
 )
 
 // portFlag is a port a component listens on and the CLI flag that moves it.
@@ -56,7 +71,7 @@ func (c component) portList() []int {
 }
 
 // components renders every component's command line for an instance.
-func components(cfg Config, l layout, bins binaries) (map[string]component, error) {
+func components(cfg Config, l layout, bins binaries, nw network, pause string) (map[string]component, error) {
 	p := cfg.Ports
 	env := os.Environ()
 	var registryFiles map[string][]byte
@@ -67,10 +82,10 @@ func components(cfg Config, l layout, bins binaries) (map[string]component, erro
 		}
 		registryFiles = map[string][]byte{l.registry: rc}
 	}
-	return map[string]component{
+	comps := map[string]component{
 		Etcd: {name: Etcd, binary: bins.kube["etcd"], args: etcdArgs(l, p), env: env,
 			ports: []portFlag{{p.Etcd, "--etcd-port"}, {p.EtcdPeer, "--etcd-peer-port"}}},
-		APIServer: {name: APIServer, binary: bins.kube["kube-apiserver"], args: apiserverArgs(l, p), env: env,
+		APIServer: {name: APIServer, binary: bins.kube["kube-apiserver"], args: apiserverArgs(l, p, nw), env: env,
 			ports: []portFlag{{p.APIServer, "--apiserver-port"}}},
 		ControllerManager: {name: ControllerManager, binary: bins.kube["kube-controller-manager"], args: controllerManagerArgs(l, p), env: env,
 			ports: []portFlag{{p.ControllerManager, "--controller-manager-port"}}},
@@ -80,7 +95,15 @@ func components(cfg Config, l layout, bins binaries) (map[string]component, erro
 			ports: []portFlag{{p.Kwok, "--kwok-port"}}},
 		Registry: {name: Registry, binary: bins.registry, args: registryArgs(bins.registryKind, l, p), env: registryEnv(env),
 			ports: []portFlag{{p.Registry, "--registry-port"}}, files: registryFiles, dirs: []string{filepath.Join(l.data, "registry")}},
-	}, nil
+	}
+	if cfg.FakeNodes > 0 {
+		return comps, nil
+	}
+	delete(comps, Kwok)
+	for name, c := range nodeComponents(cfg, l, bins, nw, pause) {
+		comps[name] = c
+	}
+	return comps, nil
 }
 
 func loopback(port int) string { return fmt.Sprintf("http://127.0.0.1:%d", port) }
@@ -101,7 +124,7 @@ func etcdArgs(l layout, p Ports) []string {
 	}
 }
 
-func apiserverArgs(l layout, p Ports) []string {
+func apiserverArgs(l layout, p Ports, nw network) []string {
 	pki := func(f string) string { return filepath.Join(l.pki, f) }
 	return []string{
 		"--etcd-servers=" + loopback(p.Etcd),
@@ -114,8 +137,13 @@ func apiserverArgs(l layout, p Ports) []string {
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file=" + pki(saPub),
 		"--service-account-signing-key-file=" + pki(saKey),
-		"--service-cluster-ip-range=" + serviceCIDR,
-		"--authorization-mode=RBAC",
+		"--service-cluster-ip-range=" + nw.serviceCIDR.String(),
+		"--authorization-mode=Node,RBAC",
+		// Logs, exec and port-forward: the apiserver dials the kubelet at the node's
+		// InternalIP (127.0.0.1) with a certificate the kubelet trusts.
+		"--kubelet-preferred-address-types=InternalIP",
+		"--kubelet-client-certificate=" + pki(adminCert),
+		"--kubelet-client-key=" + pki(adminKey),
 		"--allow-privileged=true",
 		// No real endpoints: the kubernetes Service would otherwise point at 127.0.0.1.
 		"--endpoint-reconciler-type=none",
@@ -210,4 +238,12 @@ func argsDiff(r *record, c component) string {
 		}
 	}
 	return ""
+}
+
+// mainPort is the component's first port (0 for containerd, which has only sockets).
+func (c component) mainPort() int {
+	if len(c.ports) == 0 {
+		return 0
+	}
+	return c.ports[0].port
 }

@@ -41,7 +41,13 @@ func TestComponentArgs(t *testing.T) {
 		Ports  []int
 		Files  []string
 	}
-	comps, err := components(cfg, l, bins)
+	cfg.FakeNodes = 1
+	cfg.ServiceCIDR = "10.0.0.0/24"
+	nw, err := cfg.network()
+	if err != nil {
+		t.Fatal(err)
+	}
+	comps, err := components(cfg, l, bins, nw, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +73,9 @@ func TestComponentArgs(t *testing.T) {
 			"--secure-port=16443", "--tls-cert-file=/s/e2e/pki/apiserver.crt", "--tls-private-key-file=/s/e2e/pki/apiserver.key",
 			"--client-ca-file=/s/e2e/pki/ca.crt", "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 			"--service-account-key-file=/s/e2e/pki/sa.pub", "--service-account-signing-key-file=/s/e2e/pki/sa.key",
-			"--service-cluster-ip-range=10.0.0.0/24", "--authorization-mode=RBAC", "--allow-privileged=true",
+			"--service-cluster-ip-range=10.0.0.0/24", "--authorization-mode=Node,RBAC",
+			"--kubelet-preferred-address-types=InternalIP", "--kubelet-client-certificate=/s/e2e/pki/admin.crt",
+			"--kubelet-client-key=/s/e2e/pki/admin.key", "--allow-privileged=true",
 			"--endpoint-reconciler-type=none", "--profiling=false", "--cert-dir=/s/e2e/data/apiserver"}, []int{16443}, nil},
 		ControllerManager: {"/c/k8s/v1.37.2/kube-controller-manager", append(kubeconfigFlags,
 			"--secure-port=20257", "--service-account-private-key-file=/s/e2e/pki/sa.key", "--root-ca-file=/s/e2e/pki/ca.crt",
@@ -144,7 +152,7 @@ func TestRegistryConfigMap(t *testing.T) {
 }
 
 func TestFakeNode(t *testing.T) {
-	n := fakeNode()
+	n := fakeNode("kwok-node-0")
 	got := map[string]any{"name": *n.Name, "annotations": n.Annotations, "os": n.Labels["kubernetes.io/os"]}
 	want := map[string]any{"name": "kwok-node-0", "os": "linux",
 		"annotations": map[string]string{"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"}}
@@ -288,7 +296,7 @@ func TestWithDefaults(t *testing.T) {
 	got := Config{Name: "x", Ports: Ports{Etcd: 1}}.withDefaults()
 	got.Log = nil
 	want := Config{Name: "x", StateDir: "/cache/cluster", CacheDir: "/cache", KubernetesVersion: DefaultKubernetesVersion,
-		KwokVersion: DefaultKwokVersion, Ports: Ports{Etcd: 1}, Registry: RegistryAuto, StopTimeout: DefaultConfig().StopTimeout}
+		KwokVersion: DefaultKwokVersion, Ports: Ports{Etcd: 1}.withDefaults(), Registry: RegistryAuto, StopTimeout: DefaultConfig().StopTimeout}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("withDefaults (-want +got):\n%s", diff)
 	}

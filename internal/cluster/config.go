@@ -1,6 +1,8 @@
-// Package cluster runs a local Kubernetes control plane and an OCI registry on
-// 127.0.0.1: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok
-// (one fake node, so pods go Running without a container runtime) and a registry.
+// Package cluster runs a local Kubernetes cluster and an OCI registry on
+// 127.0.0.1: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, a
+// registry, and one real node (containerd, kubelet, kube-proxy, CoreDNS; see
+// network for how its pods stay on this machine), or, when asked, kwok's fake
+// nodes, where pods go Running without running anything.
 // The Kubernetes binaries are built from source through the Go module proxy and
 // cached; each named instance keeps its PKI, data, logs and pid files in its own
 // folder, so several instances (a developer's, the e2e tests') can run side by side.
@@ -46,12 +48,35 @@ type Ports struct {
 	ControllerManager int `json:"controllerManager"`
 	Scheduler         int `json:"scheduler"`
 	Kwok              int `json:"kwok"`
+	// The real node's (unused with fake nodes).
+	Kubelet          int `json:"kubelet"`
+	KubeletHealthz   int `json:"kubeletHealthz"`
+	KubeProxy        int `json:"kubeProxy"` // healthz
+	KubeProxyMetrics int `json:"kubeProxyMetrics"`
+	CoreDNS          int `json:"coreDNS"` // the ready plugin
 }
 
 // DefaultPorts are the usual ports of each component, for the default instance.
 func DefaultPorts() Ports {
 	return Ports{Etcd: 2379, EtcdPeer: 2380, APIServer: 6443, Registry: 5000,
-		ControllerManager: 10257, Scheduler: 10259, Kwok: 10247}
+		ControllerManager: 10257, Scheduler: 10259, Kwok: 10247,
+		Kubelet: 10250, KubeletHealthz: 10248, KubeProxy: 10256, KubeProxyMetrics: 10249, CoreDNS: 8181}
+}
+
+// withDefaults fills each zero port from DefaultPorts.
+func (p Ports) withDefaults() Ports {
+	d := DefaultPorts()
+	for _, f := range []struct{ have, def *int }{
+		{&p.Etcd, &d.Etcd}, {&p.EtcdPeer, &d.EtcdPeer}, {&p.APIServer, &d.APIServer}, {&p.Registry, &d.Registry},
+		{&p.ControllerManager, &d.ControllerManager}, {&p.Scheduler, &d.Scheduler}, {&p.Kwok, &d.Kwok},
+		{&p.Kubelet, &d.Kubelet}, {&p.KubeletHealthz, &d.KubeletHealthz}, {&p.KubeProxy, &d.KubeProxy},
+		{&p.KubeProxyMetrics, &d.KubeProxyMetrics}, {&p.CoreDNS, &d.CoreDNS},
+	} {
+		if *f.have == 0 {
+			*f.have = *f.def
+		}
+	}
+	return p
 }
 
 // Config describes one local cluster instance.
@@ -70,6 +95,12 @@ type Config struct {
 	Ports             Ports
 	// Registry is auto, distribution or crane.
 	Registry string
+	// FakeNodes, when above zero, replaces the real node by that many kwok nodes
+	// (pods never run; for scale benchmarks).
+	FakeNodes int
+	// PodCIDR and ServiceCIDR are the real node's pod and Service ranges; empty
+	// picks ranges of the instance's own (see network).
+	PodCIDR, ServiceCIDR string
 	// StopTimeout is how long Down waits after SIGTERM before SIGKILL.
 	StopTimeout time.Duration
 	// Log receives progress lines; nil discards them.
@@ -131,6 +162,7 @@ func (c Config) withDefaults() Config {
 	if c.Ports == (Ports{}) {
 		c.Ports = d.Ports
 	}
+	c.Ports = c.Ports.withDefaults()
 	if c.Registry == "" {
 		c.Registry = d.Registry
 	}
@@ -161,6 +193,12 @@ func (c Config) validate() error {
 	default:
 		return fmt.Errorf("registry %q: want %s, %s or %s", c.Registry, RegistryAuto, RegistryDistribution, RegistryCrane)
 	}
+	if c.FakeNodes < 0 {
+		return fmt.Errorf("fake nodes %d: want 0 (a real node) or more", c.FakeNodes)
+	}
+	if _, err := c.network(); err != nil {
+		return err
+	}
 	seen := map[int]string{}
 	for _, p := range c.Ports.list() {
 		if p.port < 1 || p.port > 65535 {
@@ -184,6 +222,8 @@ func (p Ports) list() []namedPort {
 		{"etcd", p.Etcd}, {"etcd peer", p.EtcdPeer}, {"kube-apiserver", p.APIServer},
 		{"registry", p.Registry}, {"kube-controller-manager", p.ControllerManager},
 		{"kube-scheduler", p.Scheduler}, {"kwok", p.Kwok},
+		{"kubelet", p.Kubelet}, {"kubelet healthz", p.KubeletHealthz}, {"kube-proxy healthz", p.KubeProxy},
+		{"kube-proxy metrics", p.KubeProxyMetrics}, {"coredns ready", p.CoreDNS},
 	}
 }
 

@@ -10,9 +10,11 @@ import (
 
 // Down stops the processes Up started for the instance, and only those: each pid
 // is signalled only while it is still the process recorded in its pid file. It
-// stops kwok, the scheduler, the controller manager and the registry first, then
-// the apiserver, then etcd (SIGTERM, then SIGKILL after cfg.StopTimeout). With
-// purge it also deletes the instance's state (PKI, data, logs); the binary caches stay.
+// stops the kubelet, kube-proxy, CoreDNS, kwok, the scheduler, the controller
+// manager and the registry first, then the pods and containerd, undoing what the
+// real node changed on the host (see tearDownNode), then the apiserver, then etcd
+// (SIGTERM, then SIGKILL after cfg.StopTimeout). With purge it also deletes the
+// instance's state (PKI, data, logs); the binary caches stay.
 func Down(ctx context.Context, cfg Config, purge bool) error {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -32,7 +34,7 @@ func Down(ctx context.Context, cfg Config, purge bool) error {
 
 	var errs []error
 	stopped := 0
-	for _, group := range stopOrder {
+	stop := func(group []string) {
 		for _, res := range stopGroup(ctx, l.pids, group, cfg.StopTimeout) {
 			if res.err != nil {
 				errs = append(errs, fmt.Errorf("%s (pid %d): %w", res.name, res.pid, res.err))
@@ -41,6 +43,13 @@ func Down(ctx context.Context, cfg Config, purge bool) error {
 			stopped++
 			p.printf("%s (pid %d) %s", res.name, res.pid, res.action)
 		}
+	}
+	stop(stopFirst)
+	if err := tearDownNode(ctx, cfg, l, p, stop); err != nil {
+		errs = append(errs, err)
+	}
+	for _, group := range stopLast {
+		stop(group)
 	}
 	if stopped == 0 && len(errs) == 0 {
 		p.printf("instance %q: nothing was running", cfg.Name)

@@ -19,16 +19,23 @@ type probes struct {
 	plain    *http.Client // etcd, registry, kwok: plain HTTP on loopback
 	insecure *http.Client // controller-manager, scheduler: self-signed serving certificates
 	api      *http.Client // apiserver: our CA and admin certificate; nil without a PKI
+
+	containerdSocket string
 }
 
 func newProbes(pkiDir string, ports Ports) *probes {
+	return newProbesAt(pkiDir, ports, filepath.Join(filepath.Dir(pkiDir), "containerd", "containerd.sock"))
+}
+
+func newProbesAt(pkiDir string, ports Ports, containerdSocket string) *probes {
 	tr := func(tc *tls.Config) *http.Client {
 		return &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{Proxy: nil, TLSClientConfig: tc}}
 	}
 	p := &probes{
-		ports:    ports,
-		plain:    tr(nil),
-		insecure: tr(&tls.Config{InsecureSkipVerify: true}), // only /healthz of our own processes
+		containerdSocket: containerdSocket,
+		ports:            ports,
+		plain:            tr(nil),
+		insecure:         tr(&tls.Config{InsecureSkipVerify: true}), // only /healthz of our own processes
 	}
 	caPEM, err1 := os.ReadFile(filepath.Join(pkiDir, caCert))
 	cert, err2 := tls.LoadX509KeyPair(filepath.Join(pkiDir, adminCert), filepath.Join(pkiDir, adminKey))
@@ -110,5 +117,6 @@ func (p *probes) health(component string) func(context.Context) error {
 	return map[string]func(context.Context) error{
 		Etcd: p.etcd, Registry: p.registry, APIServer: p.apiserver,
 		ControllerManager: p.controllerManager, Scheduler: p.scheduler, Kwok: p.kwok,
+		Containerd: p.containerd, Kubelet: p.kubelet, KubeProxy: p.kubeProxy, CoreDNS: p.coreDNS,
 	}[component]
 }

@@ -24,8 +24,13 @@ func renderKubeconfig(server string, ca, cert, key []byte) ([]byte, error) {
 
 // writeKubeconfig (re)writes the instance's kubeconfig from its PKI.
 func writeKubeconfig(path, pkiDir, server string) error {
+	return writeKubeconfigFor(path, pkiDir, server, adminCert, adminKey)
+}
+
+// writeKubeconfigFor writes a kubeconfig with the given client certificate and key.
+func writeKubeconfigFor(path, pkiDir, server, certFile, keyFile string) error {
 	var pems [3][]byte
-	for i, f := range []string{caCert, adminCert, adminKey} {
+	for i, f := range []string{caCert, certFile, keyFile} {
 		b, err := os.ReadFile(filepath.Join(pkiDir, f))
 		if err != nil {
 			return err

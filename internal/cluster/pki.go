@@ -167,3 +167,64 @@ func newCert(tmpl, parent *x509.Certificate, parentKey crypto.Signer) (*x509.Cer
 func pemBlock(typ string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 }
+
+// The real node's client certificate: the kubelet registers as system:node:127.0.0.1.
+const (
+	nodeCert = "node.crt"
+	nodeKey  = "node.key"
+)
+
+// ensureNodeCert adds the kubelet's client certificate, signed by the instance's
+// CA, to a PKI made before the real node existed (or keeps the one there).
+func ensureNodeCert(dir string, now time.Time) error {
+	if fileExists(filepath.Join(dir, nodeCert)) && fileExists(filepath.Join(dir, nodeKey)) {
+		return nil
+	}
+	ca, caPriv, err := loadCA(dir)
+	if err != nil {
+		return err
+	}
+	cert, key, err := newCert(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: "system:node:" + realNodeName, Organization: []string{"system:nodes"}},
+		NotBefore:   now.Add(-time.Hour),
+		NotAfter:    now.Add(certValidity),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, ca, caPriv)
+	if err != nil {
+		return fmt.Errorf("node certificate: %w", err)
+	}
+	der, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, nodeKey), pemBlock("EC PRIVATE KEY", der), 0o600); err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, nodeCert), pemBlock("CERTIFICATE", cert.Raw), 0o600)
+}
+
+func loadCA(dir string) (*x509.Certificate, crypto.Signer, error) {
+	certPEM, err := os.ReadFile(filepath.Join(dir, caCert))
+	if err != nil {
+		return nil, nil, err
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(dir, caKey))
+	if err != nil {
+		return nil, nil, err
+	}
+	cb, _ := pem.Decode(certPEM)
+	kb, _ := pem.Decode(keyPEM)
+	if cb == nil || kb == nil {
+		return nil, nil, fmt.Errorf("%s: unreadable CA certificate or key", dir)
+	}
+	ca, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := x509.ParseECPrivateKey(kb.Bytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ca, key, nil
+}

@@ -46,7 +46,7 @@ func (b *builder) ensureDistribution(ctx context.Context) (string, error) {
 		return dst, nil
 	}
 	if !isExecutable(systemRegistry) {
-		if err := b.aptInstall(ctx, "docker-registry"); err != nil {
+		if err := b.aptInstall(ctx, "docker-registry", systemRegistry); err != nil {
 			return "", err
 		}
 	}
@@ -57,10 +57,11 @@ func (b *builder) ensureDistribution(ctx context.Context) (string, error) {
 	return dst, nil
 }
 
-func (b *builder) aptInstall(ctx context.Context, pkg string) error {
+// aptInstall installs a Debian package that provides file.
+func (b *builder) aptInstall(ctx context.Context, pkg, file string) error {
 	apt, err := exec.LookPath("apt-get")
 	if err != nil || os.Geteuid() != 0 {
-		return fmt.Errorf("%s is not installed (install it with: apt-get install -y %s)", systemRegistry, pkg)
+		return fmt.Errorf("%s is not installed (install it with: apt-get install -y %s)", file, pkg)
 	}
 	logPath := filepath.Join(b.l.tools, "apt.log")
 	b.p.printf("installing %s with apt-get (log: %s)", pkg, logPath)
@@ -87,8 +88,8 @@ func (b *builder) aptInstall(ctx context.Context, pkg string) error {
 			return fmt.Errorf("apt-get install -y %s failed; see %s", pkg, logPath)
 		}
 	}
-	if !isExecutable(systemRegistry) {
-		return fmt.Errorf("apt-get installed %s but %s is missing", pkg, systemRegistry)
+	if !isExecutable(file) {
+		return fmt.Errorf("apt-get installed %s but %s is missing", pkg, file)
 	}
 	return nil
 }
@@ -100,7 +101,7 @@ func (b *builder) ensureCrane(ctx context.Context) (string, error) {
 	if isExecutable(bin) {
 		return bin, nil
 	}
-	tmp, err := b.goInstall(ctx, "github.com/google/go-containerregistry/cmd/crane@"+CraneVersion, "crane "+CraneVersion)
+	tmp, err := b.goInstall(ctx, "crane "+CraneVersion, "github.com/google/go-containerregistry/cmd/crane@"+CraneVersion)
 	if err != nil {
 		return "", err
 	}

@@ -45,11 +45,16 @@ func Status(ctx context.Context, cfg Config) (*StatusReport, error) {
 		return nil, err
 	}
 	mainPort := map[string]*int{Etcd: &ports.Etcd, Registry: &ports.Registry, APIServer: &ports.APIServer,
-		ControllerManager: &ports.ControllerManager, Scheduler: &ports.Scheduler, Kwok: &ports.Kwok}
+		ControllerManager: &ports.ControllerManager, Scheduler: &ports.Scheduler, Kwok: &ports.Kwok,
+		Kubelet: &ports.Kubelet, KubeProxy: &ports.KubeProxy, CoreDNS: &ports.CoreDNS, Containerd: new(int)}
+	names := ComponentsOf(cfg.FakeNodes)
+	if rep.Cluster != nil {
+		names = ComponentsOf(rep.Cluster.FakeNodes)
+	}
 
-	rep.Components = make([]ComponentStatus, len(Components))
+	rep.Components = make([]ComponentStatus, len(names))
 	running := map[int]bool{}
-	for i, name := range Components {
+	for i, name := range names {
 		cs := &rep.Components[i]
 		*cs = ComponentStatus{Name: name, State: procNone.String(), Log: l.logFile(name)}
 		rec, err := readRecord(l.pids, name)
@@ -73,9 +78,9 @@ func Status(ctx context.Context, cfg Config) (*StatusReport, error) {
 		cs.RSSKiB = rssKiB(rec.PID)
 		running[i] = true
 	}
-	pr := newProbes(l.pki, ports)
+	pr := newProbesAt(l.pki, ports, l.node().socket)
 	var wg sync.WaitGroup
-	for i, name := range Components {
+	for i, name := range names {
 		cs := &rep.Components[i]
 		cs.Port = *mainPort[name]
 		if !running[i] {

@@ -1,9 +1,11 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,24 +54,35 @@ func Up(ctx context.Context, cfg Config) (*Cluster, error) {
 	} else if created {
 		p.printf("created the CA, certificates and service-account keys in %s", l.pki)
 	}
-	comps, err := components(cfg, l, bins)
+	nw, _ := cfg.network() // validated
+	registryHost := fmt.Sprintf("127.0.0.1:%d", cfg.Ports.Registry)
+	var pause string
+	if cfg.FakeNodes == 0 {
+		if pause, err = pauseRef(registryHost, bins.pause); err != nil {
+			return nil, err
+		}
+	}
+	comps, err := components(cfg, l, bins, nw, pause)
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{cfg: cfg, l: l, p: p, comps: comps, probes: newProbes(l.pki, cfg.Ports)}
+	names := ComponentsOf(cfg.FakeNodes)
+	r := &runner{cfg: cfg, l: l, p: p, comps: comps, names: names, probes: newProbes(l.pki, cfg.Ports)}
 	// Refuse before touching any file when running components have other settings
 	// (the kubeconfig must keep pointing at the apiserver that runs).
-	for _, name := range Components {
+	for _, name := range names {
 		if err := r.conflict(name); err != nil {
 			return nil, err
 		}
+	}
+	if err := r.conflictMode(); err != nil {
+		return nil, err
 	}
 	server := fmt.Sprintf("https://127.0.0.1:%d", cfg.Ports.APIServer)
 	if err := writeKubeconfig(l.kubeconfig, l.pki, server); err != nil {
 		return nil, err
 	}
 	r.reportPartial()
-	registryHost := fmt.Sprintf("127.0.0.1:%d", cfg.Ports.Registry)
 	var cs kubernetes.Interface
 	steps := []func() error{
 		func() error { return r.start(Etcd) },
@@ -81,25 +94,24 @@ func Up(ctx context.Context, cfg Config) (*Cluster, error) {
 		func() (err error) { cs, err = newClientset(l.kubeconfig); return err },
 		func() error { return r.start(ControllerManager) },
 		func() error { return r.start(Scheduler) },
-		func() error { return r.start(Kwok) },
-		func() error { return applyNode(ctx, cs) },
+	}
+	if cfg.FakeNodes > 0 {
+		steps = append(steps, r.fakeNodeSteps(ctx, &cs)...)
+	} else {
+		steps = append(steps, r.realNodeSteps(ctx, &cs, nw, server, pause, bins)...)
+	}
+	steps = append(steps,
 		func() error {
 			return r.wait(ctx, ControllerManager, "kube-controller-manager", controlReadyTimeout, r.probes.controllerManager)
 		},
 		func() error { return r.wait(ctx, Scheduler, "kube-scheduler", controlReadyTimeout, r.probes.scheduler) },
-		func() error { return r.wait(ctx, Kwok, "kwok", controlReadyTimeout, r.probes.kwok) },
-		func() error {
-			return r.wait(ctx, Kwok, "node "+nodeName, controlReadyTimeout, func(ctx context.Context) error {
-				return nodeReady(ctx, cs, nodeName)
-			})
-		},
 		func() error {
 			return r.wait(ctx, ControllerManager, "ServiceAccount default/default", controlReadyTimeout, func(ctx context.Context) error {
 				return serviceAccountExists(ctx, cs, "default", "default")
 			})
 		},
 		func() error { return applyRegistryConfigMap(ctx, cs, registryHost) },
-	}
+	)
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, err
@@ -119,7 +131,11 @@ func Up(ctx context.Context, cfg Config) (*Cluster, error) {
 		KubernetesVersion: cfg.KubernetesVersion,
 		KwokVersion:       cfg.KwokVersion,
 		Ports:             cfg.Ports,
+		FakeNodes:         cfg.FakeNodes,
 		Built:             b.built,
+	}
+	if cfg.FakeNodes == 0 {
+		c.Node, c.PodCIDR, c.ServiceCIDR, c.DNS = realNodeName, nw.podCIDR.String(), nw.serviceCIDR.String(), nw.hostIP.String()
 	}
 	js, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
@@ -138,6 +154,7 @@ type runner struct {
 	l      layout
 	p      *progress
 	comps  map[string]component
+	names  []string // the instance's components, in start order
 	probes *probes
 }
 
@@ -145,9 +162,9 @@ type runner struct {
 // died since): some components run and the others are about to be started.
 func (r *runner) reportPartial() {
 	var running, stopped []string
-	for _, name := range Components {
+	for _, name := range r.names {
 		rec, _ := readRecord(r.l.pids, name)
-		desc := fmt.Sprintf("%s (port %d)", name, r.comps[name].ports[0].port)
+		desc := fmt.Sprintf("%s (port %d)", name, r.comps[name].mainPort())
 		if s, _ := rec.state(); s == procRunning {
 			running = append(running, desc)
 		} else {
@@ -189,10 +206,10 @@ func (r *runner) start(name string) error {
 		if err := r.conflict(name); err != nil {
 			return err
 		}
-		r.p.printf("%s already running (pid %d, port %d)", name, rec.PID, c.ports[0].port)
+		r.p.printf("%s already running (pid %d, port %d)", name, rec.PID, c.mainPort())
 		return nil
 	case procExited, procReused:
-		r.p.printf("%s: stale pid file (%s); starting %s again on port %d", name, rec.describe(s, pi), name, c.ports[0].port)
+		r.p.printf("%s: stale pid file (%s); starting %s again on port %d", name, rec.describe(s, pi), name, c.mainPort())
 		if err := removeRecord(r.l.pids, name); err != nil {
 			return err
 		}
@@ -208,7 +225,14 @@ func (r *runner) start(name string) error {
 		}
 	}
 	for path, data := range c.files {
-		if err := writeFileAtomic(path, data, 0o644); err != nil {
+		perm := fs.FileMode(0o644)
+		if bytes.HasPrefix(data, []byte("#!")) {
+			perm = 0o755
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := writeFileAtomic(path, data, perm); err != nil {
 			return err
 		}
 	}
@@ -220,7 +244,7 @@ func (r *runner) start(name string) error {
 	if err := writeRecord(r.l.pids, rec); err != nil {
 		return err
 	}
-	r.p.printf("%s started (pid %d, port %d, log %s)", name, rec.PID, c.ports[0].port, r.l.logFile(name))
+	r.p.printf("%s started (pid %d, port %d, log %s)", name, rec.PID, c.mainPort(), r.l.logFile(name))
 	return nil
 }
 

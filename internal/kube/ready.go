@@ -194,7 +194,7 @@ func (c *Clients) podFailure(ctx context.Context, workload *unstructured.Unstruc
 		if err := fromUnstructured(workload, pod); err != nil {
 			return "", err
 		}
-		return podReason(pod), nil
+		return c.withLastLogs(ctx, pod, podReason(pod)), nil
 	case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job":
 		sel, found, _ := unstructured.NestedMap(workload.Object, "spec", "selector")
 		if !found {
@@ -219,7 +219,7 @@ func (c *Clients) podFailure(ctx context.Context, workload *unstructured.Unstruc
 	sort.Slice(pods.Items, func(i, j int) bool { return pods.Items[i].Name < pods.Items[j].Name })
 	for i := range pods.Items {
 		if reason := podReason(&pods.Items[i]); reason != "" {
-			return reason, nil
+			return c.withLastLogs(ctx, &pods.Items[i], reason), nil
 		}
 	}
 	return "", nil
@@ -247,4 +247,29 @@ func podReason(pod *corev1.Pod) string {
 		return reason
 	}
 	return ""
+}
+
+// lastLogLines is how many lines of a crashed container's log a failure quotes.
+const lastLogLines = 3
+
+// withLastLogs adds to a crash reason the last lines the crashed container wrote
+// (its previous instance's log, which the kubelet keeps until the next restart).
+func (c *Clients) withLastLogs(ctx context.Context, pod *corev1.Pod, reason string) string {
+	if reason == "" {
+		return ""
+	}
+	for _, cs := range append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...) {
+		if cs.State.Waiting == nil || cs.State.Waiting.Reason != "CrashLoopBackOff" {
+			continue
+		}
+		tail := int64(lastLogLines)
+		b, err := c.Typed.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name,
+			&corev1.PodLogOptions{Container: cs.Name, Previous: true, TailLines: &tail}).DoRaw(ctx)
+		if err != nil || len(strings.TrimSpace(string(b))) == 0 {
+			return reason
+		}
+		return reason + "; last log lines of " + cs.Name + ":\n    " +
+			strings.ReplaceAll(strings.TrimRight(string(b), "\n"), "\n", "\n    ")
+	}
+	return reason
 }

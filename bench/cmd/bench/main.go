@@ -130,7 +130,10 @@ func benchClusterConfig() cluster.Config {
 	cfg := cluster.DefaultConfig()
 	cfg.Name = "bench"
 	cfg.Ports = cluster.Ports{Etcd: 24379, EtcdPeer: 24380, APIServer: 26443, Registry: 25500,
-		ControllerManager: 30257, Scheduler: 30259, Kwok: 30247}
+		ControllerManager: 30257, Scheduler: 30259, Kwok: 30247,
+		Kubelet: 30250, KubeletHealthz: 30248, KubeProxy: 30256, KubeProxyMetrics: 30249, CoreDNS: 28181}
+	// The 200-service benchmarks measure slipway, not pods: fake (kwok) nodes.
+	cfg.FakeNodes = 1
 	cfg.Log = os.Stderr
 	return cfg
 }
