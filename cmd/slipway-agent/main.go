@@ -5,6 +5,7 @@
 //	slipway-agent install DEST                                   copy itself to DEST (the init container)
 //	slipway-agent run --state=DIR --allow=PATH... -- ARGV...     run ARGV, forward signals, restart on replace
 //	slipway-agent receive --state=DIR PATH < FILE                replace PATH with stdin, restart the child
+//	slipway-agent reset --state=DIR                              run the image's own files again
 package main
 
 import (
@@ -39,6 +40,8 @@ func main() {
 		os.Exit(run(args))
 	case "receive":
 		os.Exit(receive(args))
+	case "reset":
+		os.Exit(reset(args))
 	default:
 		usage()
 	}
@@ -77,6 +80,22 @@ func receive(args []string) int {
 	return 0
 }
 
+func reset(args []string) int {
+	fs := flag.NewFlagSet("reset", flag.ExitOnError)
+	state := fs.String("state", "", "the agent's state folder")
+	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the restart")
+	_ = fs.Parse(args)
+	rep, err := agent.Reset(agent.Paths{State: *state}, *timeout)
+	if rep != nil {
+		_ = json.NewEncoder(os.Stdout).Encode(rep)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "slipway-agent reset: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
 func exitOn(err error) {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "slipway-agent: %v\n", err)
@@ -85,6 +104,6 @@ func exitOn(err error) {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: slipway-agent install DEST | run --state=DIR --allow=PATH... -- ARGV... | receive --state=DIR PATH")
+	fmt.Fprintln(os.Stderr, "usage: slipway-agent install DEST | run --state=DIR --allow=PATH... -- ARGV... | receive --state=DIR PATH | reset --state=DIR")
 	os.Exit(2)
 }

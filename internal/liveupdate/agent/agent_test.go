@@ -249,3 +249,25 @@ func TestReceiveWithoutSupervisor(t *testing.T) {
 		t.Errorf("temporary files left: %v", left)
 	}
 }
+
+func TestResetRunsTheImageFilesAgain(t *testing.T) {
+	h := supervise(t, "serve", 5*time.Second)
+	h.waitLog(1)
+	if rep, err := Reset(h.paths, 5*time.Second); err != nil || rep.Restarts != 0 {
+		t.Fatalf("reset with nothing replaced: %+v, %v; want no restart", rep, err)
+	}
+	newBinary, _ := os.ReadFile(h.exe)
+	if _, err := Receive(h.paths, h.exe, bytes.NewReader(newBinary), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	h.waitLog(3)
+	rep, err := Reset(h.paths, 10*time.Second)
+	if err != nil || rep.Restarts != 2 {
+		t.Fatalf("reset: %+v, %v; want a restart", rep, err)
+	}
+	if got := h.waitLog(5)[4]; got != "start "+h.exe+" "+h.exe {
+		t.Errorf("after reset the child is %q, want the image's own file", got)
+	}
+	h.signals <- syscall.SIGTERM
+	h.exitCode()
+}

@@ -88,6 +88,16 @@ func ask(sock string, req Request, timeout time.Duration) (*Reply, error) {
 	return &rep, nil
 }
 
+// Reset asks the supervisor to remove every replacement and, when there were
+// any, to restart the child from the image's own files.
+func Reset(ps Paths, timeout time.Duration) (*Reply, error) {
+	rep, err := ask(ps.Socket(), Request{Op: "reset"}, timeout)
+	if err == nil && !rep.OK {
+		err = fmt.Errorf("reset: %s", rep.Error)
+	}
+	return rep, err
+}
+
 // Install copies the running agent's executable to dst (the shared folder the
 // container runs it from), atomically.
 func Install(dst string) error {

@@ -29,7 +29,9 @@ type Supervisor struct {
 
 // Request is what receive asks of the supervisor, as one JSON line.
 type Request struct {
-	// Op is "replace": rename Tmp over the replacement of Path, then restart.
+	// Op is "replace": rename Tmp over the replacement of Path, then restart;
+	// or "reset": remove every replacement, then restart (when there were any),
+	// so that the child runs the image's own files again.
 	Op   string `json:"op"`
 	Path string `json:"path"`
 	Tmp  string `json:"tmp"`
@@ -145,7 +147,12 @@ func (r *run) signal(sig os.Signal) {
 // replace puts a received file in place and asks the child to stop; the
 // restart happens when it has exited.
 func (r *run) replace(c call) {
-	if err := r.rename(c.req); err != nil {
+	if c.req.Op == "reset" {
+		if !r.reset() {
+			c.reply <- Reply{OK: true, PID: r.child.Process.Pid, Restarts: r.restarts}
+			return
+		}
+	} else if err := r.rename(c.req); err != nil {
 		_ = os.Remove(c.req.Tmp)
 		c.reply <- Reply{Error: err.Error(), Restarts: r.restarts}
 		return
@@ -155,6 +162,17 @@ func (r *run) replace(c call) {
 		_ = r.child.Process.Signal(syscall.SIGTERM)
 		r.killT = time.After(r.s.Grace)
 	}
+}
+
+// reset removes the replacements; false when there were none.
+func (r *run) reset() bool {
+	removed := false
+	for _, p := range r.s.Paths.Allow {
+		if err := os.Remove(r.s.Paths.Replacement(p)); err == nil {
+			removed = true
+		}
+	}
+	return removed
 }
 
 func (r *run) rename(req Request) error {
