@@ -29,6 +29,7 @@ type devOptions struct {
 	maxWait        time.Duration
 	forceConflicts bool
 	noForwards     bool
+	noLiveUpdate   bool
 	readyTimeout   time.Duration
 	json           bool
 	bazel          string
@@ -67,6 +68,7 @@ error; neither is replaced by another cluster. Ctrl-C stops it.`,
 	f.BoolVar(&o.forceConflicts, "force-conflicts", false, "take over fields other field managers own (otherwise a conflict fails that target, keeping its last deployment)")
 	f.DurationVar(&o.maxWait, "max-wait", 2*time.Second, "the longest a stream of newer changes may hold a change back before a cycle starts anyway")
 	f.BoolVar(&o.noForwards, "no-port-forwards", false, "open none of the manifests targets' port_forwards")
+	f.BoolVar(&o.noLiveUpdate, "no-live-update", false, "deploy every change as a full image, also for images with live_update")
 	f.DurationVar(&o.readyTimeout, "ready-timeout", 2*time.Minute, "how long to wait for changed objects to become ready")
 	f.BoolVar(&o.json, "json", false, "print JSON lines (one per cycle, and one when ready) instead of the terminal view")
 	f.StringVar(&o.bazel, "bazel", "bazel", "the bazel command")
@@ -139,7 +141,7 @@ func (o *devOptions) run(ctx context.Context) error {
 	defer k8s.Stop()
 	loop := &dev.Loop{
 		Workspace:  &dev.BazelWorkspace{Bazel: cli, Patterns: o.targets, Flags: o.buildFlags},
-		Loader:     &dev.OutputLoader{ExecRoot: execRoot, Settings: deploy.Settings{Namespace: o.namespace, Registries: regs}},
+		Loader:     &dev.OutputLoader{ExecRoot: execRoot, Settings: deploy.Settings{Namespace: o.namespace, Registries: regs}, Live: !o.noLiveUpdate},
 		Cluster:    k8s,
 		Files:      w,
 		Reporter:   reporter,
@@ -154,10 +156,14 @@ func (o *devOptions) run(ctx context.Context) error {
 		defer forwards.Close()
 		loop.Forwards = forwards
 	}
+	stale := make(chan string, 16)
+	if !o.noLiveUpdate {
+		loop.Live = &dev.KubeSyncer{Clients: clients, Stale: stale, Problems: problems, Ctx: ctx}
+	}
 	events := make(chan watch.Event, 1024)
 	go w.Run(ctx, events, problems)
 	go ui.watchSettings(ctx, problems)
-	return loop.Run(ctx, dev.Inputs{Files: events, Problems: problems, Vanished: vanished, Actions: ui.actions})
+	return loop.Run(ctx, dev.Inputs{Files: events, Problems: problems, Vanished: vanished, Actions: ui.actions, LiveStale: stale})
 }
 
 // newForwards keeps port-forwards through the connection's API server; failures

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/slipway-dev/slipway/internal/kube"
+	"github.com/slipway-dev/slipway/internal/liveupdate"
 	"github.com/slipway-dev/slipway/internal/manifest"
 	"github.com/slipway-dev/slipway/internal/portforward"
 )
@@ -33,6 +34,9 @@ type Settings struct {
 	// User replaces {user} in namespaces (default: $USER).
 	User       string
 	Registries Registries
+	// Rewrite, when set, changes each object after its images are resolved and
+	// before it is hashed (the dev loop's live-update rewrite).
+	Rewrite func(obj *unstructured.Unstructured) error
 }
 
 // Image is an image to push, and the reference manifests use for it.
@@ -58,6 +62,8 @@ type Resolved struct {
 	ForceConflicts bool
 	// Forwards are the local ports the dev loop forwards to the target's workloads.
 	Forwards []portforward.Forward
+	// Live are the containers the dev loop may sync binaries into (dev only).
+	Live []liveupdate.Sync
 }
 
 // Resolve applies settings to a loaded target. It sends no request.
@@ -95,24 +101,13 @@ func Resolve(t *Target, s Settings) (*Resolved, error) {
 	// Image references as rendered -> as deployed.
 	refs := map[string]string{}
 	for _, img := range t.Inventory.Images {
-		host := img.Registry
-		pullHost := img.Registry
-		if host == "" || s.Registries.Override {
-			host, pullHost = s.Registries.Push, s.Registries.Pull
-		}
-		if host == "" {
-			return nil, fmt.Errorf("%s: no registry for image %s: pass --registry, set the image's registry attribute, or use a cluster that publishes its local registry (KEP-1755)", t.Spec.Target, img.Label)
-		}
-		if pullHost == "" {
-			pullHost = host
-		}
-		repo, err := name.NewRepository(host + "/" + img.Repository)
+		resolved, err := s.Image(t.Spec.Target, img.Label, img.Registry, img.Repository, img.Digest)
 		if err != nil {
-			return nil, fmt.Errorf("%s: image %s: %w", t.Spec.Target, img.Label, err)
+			return nil, err
 		}
-		ref := pullHost + "/" + img.Repository + "@" + img.Digest
-		refs[img.Reference] = ref
-		r.Images = append(r.Images, Image{Label: img.Label, Layout: t.Layouts[img.Label], Repository: repo, Reference: ref, Digest: img.Digest})
+		resolved.Layout = t.Layouts[img.Label]
+		refs[img.Reference] = resolved.Reference
+		r.Images = append(r.Images, resolved)
 	}
 
 	for i, rendered := range t.Objects {
@@ -130,6 +125,11 @@ func Resolve(t *Target, s Settings) (*Resolved, error) {
 				return nil, fmt.Errorf("%s: %s: %s has no image in the inventory (stale outputs? rebuild)", t.Spec.Target, kube.RefOf(obj), f.Path)
 			}
 		}
+		if s.Rewrite != nil {
+			if err := s.Rewrite(obj); err != nil {
+				return nil, fmt.Errorf("%s: %w", t.Spec.Target, err)
+			}
+		}
 		hash, err := contentHash(obj)
 		if err != nil {
 			return nil, err
@@ -141,6 +141,26 @@ func Resolve(t *Target, s Settings) (*Resolved, error) {
 		r.Inventory.Objects = append(r.Inventory.Objects, ref)
 	}
 	return r, nil
+}
+
+// Image resolves where an image of target goes (the registry its rule names,
+// else the settings'), and how manifests name it.
+func (s Settings) Image(target, label, registry, repository, digest string) (Image, error) {
+	host, pullHost := registry, registry
+	if host == "" || s.Registries.Override {
+		host, pullHost = s.Registries.Push, s.Registries.Pull
+	}
+	if host == "" {
+		return Image{}, fmt.Errorf("%s: no registry for image %s: pass --registry, set the image's registry attribute, or use a cluster that publishes its local registry (KEP-1755)", target, label)
+	}
+	if pullHost == "" {
+		pullHost = host
+	}
+	repo, err := name.NewRepository(host + "/" + repository)
+	if err != nil {
+		return Image{}, fmt.Errorf("%s: image %s: %w", target, label, err)
+	}
+	return Image{Label: label, Repository: repo, Reference: pullHost + "/" + repository + "@" + digest, Digest: digest}, nil
 }
 
 func contentHash(u *unstructured.Unstructured) (string, error) {

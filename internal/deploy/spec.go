@@ -34,6 +34,14 @@ type ImageSpec struct {
 	Registry   string  `json:"registry,omitempty"`
 	Layout     FileRef `json:"layout"`
 	Digest     FileRef `json:"digest"`
+	// LiveUpdate is set for images with live_update: only the dev loop reads it.
+	LiveUpdate *LiveUpdateSpec `json:"live_update,omitempty"`
+}
+
+// LiveUpdateSpec is an image's live_update: its binary's label and path.
+type LiveUpdateSpec struct {
+	Binary     string `json:"binary"`
+	BinaryPath string `json:"binary_path"`
 }
 
 // Spec is the deploy spec a manifests rule writes (<name>.deploy.json).
@@ -47,6 +55,9 @@ type Spec struct {
 	ForceConflicts bool `json:"force_conflicts,omitempty"`
 	// PortForwards is the port_forwards attribute: local port -> KIND/NAME:PORT.
 	PortForwards map[string]string `json:"port_forwards,omitempty"`
+	// LiveAgent is the live-update agent's image, when an image has live_update
+	// (the dev loop deploys it; nothing else does).
+	LiveAgent *ImageSpec `json:"live_agent,omitempty"`
 }
 
 // Files locates a spec's files.

@@ -36,6 +36,17 @@ func DepsExpr(patterns []string) string {
 	return fmt.Sprintf(`filter("^//", deps(%s))`, KindExpr(patterns))
 }
 
+// LiveBinaryGroup is the output group of image targets with live_update that
+// holds the binary alone, as placed in the image: what the dev loop builds to
+// sync it into running containers.
+const LiveBinaryGroup = "live_binary"
+
+// DevBuildFlags are the flags of the dev loop's builds: deployables' deploy
+// outputs and live-update images' binaries, in one invocation.
+func DevBuildFlags(flags []string) []string {
+	return append(append([]string(nil), flags...), "--output_groups="+OutputGroup+","+LiveBinaryGroup)
+}
+
 // BuildFlags are the flags of a build of deployables: the user's, then the
 // output group. cquery runs with the user's flags alone, which keep the analysis.
 func BuildFlags(flags []string) []string {

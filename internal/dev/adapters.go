@@ -39,15 +39,19 @@ func (w *BazelWorkspace) Index(ctx context.Context) (*Index, error) {
 	return NewIndex(g, labels), nil
 }
 
-// Build builds the targets' deploy outputs (rendered manifests, inventories, images).
+// Build builds the targets' deploy outputs (rendered manifests, inventories,
+// images), and live-update images' binaries alone.
 func (w *BazelWorkspace) Build(ctx context.Context, targets []string) (*bazel.BuildResult, error) {
-	return w.Bazel.Build(ctx, targets, deployable.BuildFlags(w.Flags))
+	return w.Bazel.Build(ctx, targets, deployable.DevBuildFlags(w.Flags))
 }
 
 // OutputLoader loads built deployables from Bazel's execution root, as ci does.
 type OutputLoader struct {
 	ExecRoot string
 	Settings deploy.Settings
+	// Live rewrites the pod templates of live-update images to run under the
+	// agent, and adds the agent's image (docs/live-update.md).
+	Live bool
 }
 
 var _ Loader = (*OutputLoader)(nil)
@@ -57,7 +61,10 @@ func (o *OutputLoader) Load(target string, built *bazel.TargetResult) (*deploy.R
 	if err != nil {
 		return nil, err
 	}
-	return deploy.Resolve(b.Target, o.Settings)
+	if !o.Live || b.Spec.LiveAgent == nil {
+		return deploy.Resolve(b.Target, o.Settings)
+	}
+	return o.loadLive(b)
 }
 
 // KubeCluster deploys to a Kubernetes cluster through the deploy package, as the

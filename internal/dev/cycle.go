@@ -50,12 +50,16 @@ type cycleResult struct {
 	// for readiness short, recheck are the targets whose readiness is unknown.
 	deployed bool
 	recheck  []string
+	// fallback are live-update targets whose sync failed, and why: the next
+	// cycle deploys their full image.
+	fallback map[string]string
 }
 
 // targetUpdate is what a cycle changed of one target's deployment.
 type targetUpdate struct {
 	pushed  map[string]string // image label -> digest now in the registry
 	applied *deploy.Resolved  // as applied (nil when it was not)
+	live    *liveState        // binaries synced into its pods (nil when none were)
 }
 
 // cycleMsg is a cycle's progress, sent to the loop as it happens.
@@ -86,6 +90,8 @@ type cycle struct {
 	begin      time.Time
 	phase      State
 	phaseStart time.Time
+	// why says, for affected live-update targets deployed in full, why not live.
+	why map[string]string
 }
 
 // loadedTarget is a built target ready to deploy.
@@ -99,8 +105,8 @@ type loadedTarget struct {
 func newCycle(l *Loop, in cycleInput, v view, msgs chan<- cycleMsg) *cycle {
 	rep := &Cycle{Type: "cycle", N: in.n, Files: paths(in.changes), Affected: []string{}, Images: []ImageReport{},
 		Applied: []ObjectReport{}, PhaseMillis: map[State]int64{}, Outcome: OK}
-	return &cycle{l: l, in: in, view: v, msgs: msgs, rep: rep,
-		res: &cycleResult{report: rep, input: in, updates: map[string]*targetUpdate{}}}
+	return &cycle{l: l, in: in, view: v, msgs: msgs, rep: rep, why: map[string]string{},
+		res: &cycleResult{report: rep, input: in, updates: map[string]*targetUpdate{}, fallback: map[string]string{}}}
 }
 
 // run runs the pipeline; each step returns false when the cycle must stop.
@@ -120,7 +126,9 @@ func (c *cycle) run(ctx context.Context) *cycleResult {
 		}
 		return c.res
 	}
-	built, ok := c.build(ctx, affected)
+	live := c.planLive(affected)
+	full := fullOnly(affected, live)
+	built, ok := c.build(ctx, affected, buildTargets(full, live))
 	if !ok {
 		return c.res
 	}
@@ -128,13 +136,15 @@ func (c *cycle) run(ctx context.Context) *cycleResult {
 	if built == nil {
 		return c.res // Bazel itself failed: every affected target is marked
 	}
-	loaded := c.load(affected, built)
+	c.syncLive(ctx, live, built)
+	loaded := c.load(full, built)
 	if !c.push(ctx, loaded) {
 		return c.res
 	}
 	c.apply(ctx, loaded)
 	c.res.deployed = true
 	c.wait(ctx, loaded)
+	c.resetLive(ctx, loaded)
 	return c.res
 }
 
@@ -237,15 +247,16 @@ func (c *cycle) deleteGone(ctx context.Context) {
 	}
 }
 
-// build builds the affected deployables in one Bazel invocation. It returns
+// build builds what the affected deployables need in one Bazel invocation:
+// the deployables (full deploys) and the binaries of live updates. It returns
 // false when the cycle was canceled, and a nil result when Bazel failed as a
 // whole (not target by target).
-func (c *cycle) build(ctx context.Context, affected []string) (*bazel.BuildResult, bool) {
-	c.enter(ctx, Building, strings.Join(affected, " "))
+func (c *cycle) build(ctx context.Context, affected, targets []string) (*bazel.BuildResult, bool) {
+	c.enter(ctx, Building, strings.Join(targets, " "))
 	for _, t := range affected {
 		c.status(t, StateBuilding, "")
 	}
-	built, err := c.l.Workspace.Build(ctx, affected)
+	built, err := c.l.Workspace.Build(ctx, targets)
 	if ctx.Err() != nil || !c.waitQuiet(ctx) {
 		return nil, false
 	}
@@ -409,6 +420,7 @@ func (c *cycle) collectApplies(ready []*loadedTarget, errs []error) {
 			lt.r = nil
 		default:
 			c.update(lt.target).applied = lt.r
+			c.reportFull(lt.target, lt.r)
 		}
 	}
 	if len(c.rep.Applied) > 0 {

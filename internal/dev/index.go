@@ -18,40 +18,67 @@ type Index struct {
 	// byFile maps a workspace-relative source path to the deployables using it.
 	byFile map[string][]string
 	// Dirs are the directories holding indexed files.
-	Dirs map[string]bool
+	Dirs  map[string]bool
+	graph *bazel.Graph
 }
 
 // NewIndex builds the index of deployables from a cquery graph of their
 // dependencies.
 func NewIndex(g *bazel.Graph, deployables []string) *Index {
-	ix := &Index{Deployables: append([]string(nil), deployables...), byFile: map[string][]string{}, Dirs: map[string]bool{}}
+	ix := &Index{Deployables: append([]string(nil), deployables...), byFile: map[string][]string{}, Dirs: map[string]bool{}, graph: g}
 	sort.Strings(ix.Deployables)
 	for _, d := range ix.Deployables {
-		seen := map[string]bool{}
-		var visit func(label string)
-		visit = func(label string) {
-			if seen[label] {
-				return
-			}
-			seen[label] = true
-			if g.Sources[label] {
-				if p, ok := bazel.SourcePath(label); ok {
-					ix.byFile[p] = append(ix.byFile[p], d)
-					ix.Dirs[path.Dir(p)] = true
-				}
-				return
-			}
-			if rule, ok := g.Generated[label]; ok {
-				visit(rule)
-				return
-			}
-			for _, in := range g.Rules[label] {
-				visit(in)
-			}
+		for p := range sources(g, d, nil) {
+			ix.byFile[p] = append(ix.byFile[p], d)
+			ix.Dirs[path.Dir(p)] = true
 		}
-		visit(d)
+	}
+	for p := range ix.byFile {
+		sort.Strings(ix.byFile[p])
 	}
 	return ix
+}
+
+// sources are the workspace source files label depends on, by path, not
+// looking past the labels in stop.
+func sources(g *bazel.Graph, label string, stop map[string]bool) map[string]bool {
+	out := map[string]bool{}
+	seen := map[string]bool{}
+	var visit func(label string)
+	visit = func(label string) {
+		if seen[label] || stop[label] {
+			return
+		}
+		seen[label] = true
+		if g.Sources[label] {
+			if p, ok := bazel.SourcePath(label); ok {
+				out[p] = true
+			}
+			return
+		}
+		if rule, ok := g.Generated[label]; ok {
+			visit(rule)
+			return
+		}
+		for _, in := range g.Rules[label] {
+			visit(in)
+		}
+	}
+	visit(label)
+	return out
+}
+
+// LiveSources splits a deployable's source files for the live-update planner:
+// those of each binary (by label), and the rest, reached from the deployable
+// other than through those binaries.
+func (ix *Index) LiveSources(deployable string, binaries []string) (map[string]map[string]bool, map[string]bool) {
+	bins := map[string]map[string]bool{}
+	stop := map[string]bool{}
+	for _, b := range binaries {
+		bins[b] = sources(ix.graph, b, nil)
+		stop[b] = true
+	}
+	return bins, sources(ix.graph, deployable, stop)
 }
 
 // IsDeployable reports whether target is one of the index's deployables.

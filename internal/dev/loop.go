@@ -34,6 +34,10 @@ type Loop struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Forwards keeps deployed targets' port-forwards open (nil: none).
 	Forwards Forwarder
+	// Live syncs binaries of live-update images into running containers
+	// (nil: every change is a full deploy). The Loader must rewrite the pod
+	// templates for it (OutputLoader.Live).
+	Live Syncer
 }
 
 // Run deploys everything, then keeps the cluster in step with the events it
@@ -65,6 +69,8 @@ func (l *Loop) Run(ctx context.Context, in Inputs) error {
 			m.onVanished(v)
 		case a := <-in.Actions:
 			m.onAction(a)
+		case t := <-in.LiveStale:
+			m.onLiveStale(t)
 		case err := <-in.Problems:
 			l.Reporter.Problem(err)
 		case msg := <-m.msgs:

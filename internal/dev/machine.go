@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/kube"
+	"github.com/slipway-dev/slipway/internal/liveupdate"
 	"github.com/slipway-dev/slipway/internal/portforward"
 	"github.com/slipway-dev/slipway/internal/watch"
 )
@@ -35,6 +36,13 @@ import (
 //	Backoff   quiet, changes                 → Running   a change cuts the backoff short
 //	Backoff   retry timer                    → Running   retry with the failed cycle's changes
 //	any       vanished                       → (same)    its target is redeployed by the next cycle
+//	Idle      live pod stale                 → Running   cycle syncs the target's binaries again (reason live-resync)
+//	any       live pod stale                 → (same)    the next cycle syncs them again
+//	Running   cycle done, a live sync failed → Running   next cycle deploys that target's full image (reason live-sync-failed)
+//
+// Within a cycle, the planner (liveupdate.Decide) sends each affected target
+// either down the full path (build image, push, apply, wait) or the live path
+// (build its binaries, sync them into the running containers): see live.go.
 //
 // "file" events are filtered before they touch any timer (world.relevant): a file
 // no deployable uses, being written to, never delays a cycle. The max-wait timer
@@ -217,6 +225,19 @@ func (m *machine) onVanished(v kube.Vanished) {
 	}
 }
 
+// onLiveStale queues a live-updated target one of whose pods runs none of the
+// synced binaries (it replaced a synced pod): the next cycle syncs it again.
+func (m *machine) onLiveStale(target string) {
+	if d := m.world.deployments[target]; d == nil || d.live == nil {
+		return
+	}
+	m.dirty[target] = liveupdate.Resync
+	if m.state == stIdle {
+		m.start(false, false)
+		m.state = stRunning
+	}
+}
+
 // onMsg takes a running cycle's progress.
 func (m *machine) onMsg(msg cycleMsg) {
 	switch {
@@ -357,13 +378,34 @@ func (m *machine) record(res *cycleResult) {
 	for _, t := range res.deleted {
 		m.l.Cluster.Track(t, nil)
 		m.forward(t, nil)
+		m.watchLive(t)
 	}
 	for t, up := range res.updates {
 		if up.applied != nil {
 			m.l.Cluster.Track(t, up.applied.Inventory.Objects)
 			m.forward(t, up.applied.Forwards)
 		}
+		if up.applied != nil || up.live != nil {
+			m.watchLive(t)
+		}
 	}
+	for t := range res.fallback {
+		m.dirty[t] = "live-sync-failed"
+	}
+}
+
+// watchLive watches the pods of a live-updated target for replacements (stops
+// watching a target that is not live-updated: its pods run its image).
+func (m *machine) watchLive(target string) {
+	if m.l.Live == nil {
+		return
+	}
+	d := m.world.deployments[target]
+	if d == nil || d.live == nil || d.applied == nil {
+		m.l.Live.Watch(target, nil, nil)
+		return
+	}
+	m.l.Live.Watch(target, d.applied.Live, d.live.pods)
 }
 
 // forward opens a deployed target's port-forwards (closes them for nil) and

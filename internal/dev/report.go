@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/kube"
+	"github.com/slipway-dev/slipway/internal/liveupdate"
 )
 
 // Outcome of a cycle.
@@ -59,18 +60,45 @@ type Cycle struct {
 	// PhaseMillis is the time spent in each phase.
 	PhaseMillis map[State]int64 `json:"phaseMillis"`
 	TotalMillis int64           `json:"totalMillis"`
-	Deployables []Deployable    `json:"deployables"`
+	// Deploys say how each deployable the cycle deployed was deployed: a full
+	// deploy, or a live update (docs/live-update.md), and on top of which digest.
+	Deploys     []DeployReport `json:"deploys,omitempty"`
+	Deployables []Deployable   `json:"deployables"`
+}
+
+// Deploy modes.
+const (
+	ModeFull = "full" // image built, pushed, objects applied
+	ModeLive = "live" // binary synced into the running containers; pods and image stay
+)
+
+// DeployReport is how one deployable was deployed by a cycle.
+type DeployReport struct {
+	Target string `json:"target"`
+	Mode   string `json:"mode"`
+	// Digest is the image the pods run (of the deployable's first image): for
+	// a live update, the one the binaries were synced on top of.
+	Digest string `json:"digest,omitempty"`
+	// Why says, for a full deploy of a deployable with live update, why it
+	// was not live.
+	Why string `json:"why,omitempty"`
+	// Binaries are the synced binaries' sha256, by label; Pods where they went.
+	Binaries map[string]string   `json:"binaries,omitempty"`
+	Pods     []liveupdate.Synced `json:"pods,omitempty"`
+	// Error is why a live sync failed: the next cycle deploys the full image.
+	Error string `json:"error,omitempty"`
 }
 
 // States of a deployable.
 const (
-	StatePending   = "pending"   // not built yet
-	StateBuilding  = "building"  // a cycle builds it
-	StateDeploying = "deploying" // a cycle pushes, applies and waits for it
-	StateReady     = "ready"     // deployed, every object ready
-	StateNotReady  = "not-ready" // deployed, some object failed or is not ready in time
-	StateFailed    = "failed"    // its last build or deploy failed; the last good deployment keeps running
-	StateDisabled  = "disabled"  // left out of cycles and deleted from the cluster until enabled
+	StatePending   = "pending"      // not built yet
+	StateBuilding  = "building"     // a cycle builds it
+	StateDeploying = "deploying"    // a cycle pushes, applies and waits for it
+	StateReady     = "ready"        // deployed, every object ready
+	StateNotReady  = "not-ready"    // deployed, some object failed or is not ready in time
+	StateFailed    = "failed"       // its last build or deploy failed; the last good deployment keeps running
+	StateLive      = "live-updated" // its image's binary was synced into the running pods (dev only)
+	StateDisabled  = "disabled"     // left out of cycles and deleted from the cluster until enabled
 )
 
 // Deployable is the state of one deployable after a cycle.
@@ -84,6 +112,9 @@ type Deployable struct {
 	Message     string    `json:"message,omitempty"`
 	// Forwards are its open port-forwards: "http://127.0.0.1:8081 -> deployment/frontend:8080".
 	Forwards []string `json:"forwards,omitempty"`
+	// LiveBinaries, while it is live-updated, are the synced binaries' sha256
+	// by label; Digest is then the image they run on top of.
+	LiveBinaries map[string]string `json:"liveBinaries,omitempty"`
 }
 
 // Reporter shows the loop to people or tools.

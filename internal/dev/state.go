@@ -7,6 +7,7 @@ import (
 	"github.com/slipway-dev/slipway/internal/bazel"
 	"github.com/slipway-dev/slipway/internal/deploy"
 	"github.com/slipway-dev/slipway/internal/kube"
+	"github.com/slipway-dev/slipway/internal/liveupdate"
 	"github.com/slipway-dev/slipway/internal/portforward"
 	"github.com/slipway-dev/slipway/internal/watch"
 )
@@ -22,7 +23,9 @@ const (
 	Building State = "build"
 	Pushing  State = "push"
 	Applying State = "apply"
-	Waiting  State = "ready"
+	// Syncing: binaries go into running containers (live update).
+	Syncing State = "sync"
+	Waiting State = "ready"
 	// Backoff: the cluster or registry was unreachable; the cycle will be retried.
 	Backoff State = "backoff"
 )
@@ -134,4 +137,19 @@ type Inputs struct {
 	Vanished <-chan kube.Vanished
 	// Actions are requests from the UI or its API (nil: none).
 	Actions <-chan Action
+	// LiveStale names live-updated targets with a pod that runs none of the
+	// synced binaries (a replaced pod): they are synced again (nil: none).
+	LiveStale <-chan string
+}
+
+// Syncer syncs binaries into running containers for live update
+// (liveupdate.Push), through the same guarded clients as everything else.
+type Syncer interface {
+	Push(ctx context.Context, s liveupdate.Sync, file, sum string) ([]liveupdate.Synced, error)
+	// Reset makes the pods run the image's own binary again.
+	Reset(ctx context.Context, s liveupdate.Sync) ([]liveupdate.Synced, error)
+	// Watch watches target's live-update pods (nil syncs: stop) and sends the
+	// target on the loop's LiveStale input when a running pod is none of
+	// synced (a replacement, which runs the image's binary).
+	Watch(target string, syncs []liveupdate.Sync, synced []liveupdate.Synced)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/slipway-dev/slipway/internal/deploy"
+	"github.com/slipway-dev/slipway/internal/liveupdate"
 	"github.com/slipway-dev/slipway/internal/watch"
 )
 
@@ -30,6 +31,15 @@ type deployment struct {
 	// final is the last status that was not a cycle's passing state (building,
 	// deploying): what a canceled cycle leaves the target in.
 	final Deployable
+	// live is set while the pods run synced binaries (a live update) on top of
+	// the applied image; a full deploy clears it.
+	live *liveState
+}
+
+// liveState is what a live update put in the running pods.
+type liveState struct {
+	binaries map[string]string // label -> sha256
+	pods     []liveupdate.Synced
 }
 
 func newWorld(disabled []string) *world {
@@ -47,13 +57,16 @@ type view struct {
 	pushed  map[string]map[string]string
 	applied map[string]*deploy.Resolved
 	states  map[string]string
+	// live are the targets whose pods run synced binaries.
+	live map[string]bool
 }
 
 func (w *world) view() view {
-	v := view{index: w.index, pushed: map[string]map[string]string{}, applied: map[string]*deploy.Resolved{}, states: map[string]string{}}
+	v := view{index: w.index, pushed: map[string]map[string]string{}, applied: map[string]*deploy.Resolved{}, states: map[string]string{}, live: map[string]bool{}}
 	for t, d := range w.deployments {
 		v.pushed[t] = maps.Clone(d.pushed)
 		v.states[t] = d.final.State
+		v.live[t] = d.live != nil
 		if d.applied != nil {
 			v.applied[t] = d.applied
 		}
@@ -117,8 +130,11 @@ func (w *world) apply(res *cycleResult, now time.Time) {
 		for label, digest := range up.pushed {
 			d.pushed[label] = digest
 		}
+		if up.live != nil {
+			d.live = up.live
+		}
 		if up.applied != nil {
-			d.applied = up.applied
+			d.applied, d.live = up.applied, nil
 			d.status.Digest, d.final.Digest = "", ""
 			if len(up.applied.Images) > 0 {
 				d.status.Digest = up.applied.Images[0].Digest
@@ -152,9 +168,13 @@ func (w *world) setForwards(target string, links []string) {
 
 // status is a target's state as shown: disabled ones say so.
 func (w *world) status(target string) Deployable {
-	s := w.deployment(target).status
+	d := w.deployment(target)
+	s := d.status
 	if w.disabled[target] {
 		s.State = StateDisabled
+	}
+	if d.live != nil {
+		s.LiveBinaries = maps.Clone(d.live.binaries)
 	}
 	return s
 }

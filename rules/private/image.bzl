@@ -83,6 +83,16 @@ target that is not under it fails the build naming the file.""",
     "image_labels": attr.string_dict(
         doc = "Labels in the image configuration (`LABEL` in a Dockerfile).",
     ),
+    "live_update": attr.bool(
+        doc = """Let `bazel run //:dev` update `binary` in running containers instead of deploying a
+new image when only its sources changed (docs/live-update.md): Bazel builds the binary alone,
+the loop copies it into every running container of the deployables' pods through the API
+server's exec and a small agent, which restarts the process; pod and image stay. In `dev`
+only: the pod templates the loop applies run the image's entrypoint under the agent (an init
+container copies it into an emptyDir); the image itself, `ci` and the run targets are
+unchanged. Works on scratch images (no shell, no tar needed). Needs `binary`.""",
+        default = False,
+    ),
     "os": attr.string(
         doc = "The image's operating system. Default: the target platform's OS.",
     ),
@@ -264,6 +274,10 @@ def _image_impl(ctx):
         entries, inputs = _files_entries(ctx)
         layers.append(_layer(ctx, "files", {"files": entries}, inputs, mtime))
     binary_path = ""
+    live_update = None
+    live_outputs = []
+    if ctx.attr.live_update and not ctx.attr.binary:
+        fail("attribute live_update: needs binary (the executable the dev loop syncs)")
     if ctx.attr.binary:
         # An attribute with a transition holds a list, here of one target.
         binary_target = ctx.attr.binary[0]
@@ -274,6 +288,9 @@ def _image_impl(ctx):
         if not binary_path.startswith("/"):
             fail("attribute binary_path: %r must be an absolute path" % binary_path)
         layers.append(_layer(ctx, "binary", {"files": [{"dest": binary_path, "executable": True, "mode": 493, "src": binary.path}]}, [binary], mtime))
+        if ctx.attr.live_update:
+            live_update = struct(binary = _display_label(binary_target.label), binary_path = binary_path)
+            live_outputs = [binary]
 
     base_inputs = []
     base_path = ""
@@ -340,6 +357,8 @@ def _image_impl(ctx):
         DefaultInfo(files = depset([layout, digest])),
         OutputGroupInfo(
             digest = depset([digest]),
+            # The binary alone, as placed in the image: what the dev loop builds to sync it.
+            live_binary = depset(live_outputs),
             tarball = depset([tarball]),
         ),
         ImageInfo(
@@ -348,6 +367,7 @@ def _image_impl(ctx):
             is_index = False,
             layer_descriptors = (ctx.attr.base[ImageInfo].layer_descriptors if ctx.attr.base and ImageInfo in ctx.attr.base else []) + [layer.descriptor for layer in layers],
             layout = layout,
+            live_update = live_update,
             os = os,
             registry = ctx.attr.registry,
             repository = repository,

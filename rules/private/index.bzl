@@ -39,6 +39,7 @@ def _image_index_impl(ctx):
             is_index = True,
             layer_descriptors = [],
             layout = layout,
+            live_update = None,
             os = "",
             registry = ctx.attr.registry or first.registry,
             repository = ctx.attr.repository or default_repository(ctx.label),

@@ -90,16 +90,12 @@ def _manifests_impl(ctx):
     )
 
     _check_port_forwards(ctx)
+    agent, agent_files = _live_agent(ctx, image_infos)
     deploy_spec = ctx.actions.declare_file(ctx.label.name + ".deploy.json")
     ctx.actions.write(deploy_spec, json.encode({
         "allowed_contexts": ctx.attr.allowed_contexts,
-        "images": [{
-            "digest": _file_ref(ctx, info.digest),
-            "label": image["label"],
-            "layout": _file_ref(ctx, info.layout),
-            "registry": info.registry,
-            "repository": info.repository,
-        } for image, info in zip(images, image_infos)],
+        "images": [_image_spec(ctx, image["label"], info) for image, info in zip(images, image_infos)],
+        "live_agent": agent,
         "force_conflicts": ctx.attr.force_conflicts,
         "inventory": _file_ref(ctx, inventory),
         "port_forwards": ctx.attr.port_forwards,
@@ -108,7 +104,7 @@ def _manifests_impl(ctx):
     }))
     return [
         DefaultInfo(files = depset([rendered, inventory])),
-        OutputGroupInfo(deploy = depset([rendered, inventory, deploy_spec] + [info.layout for info in image_infos] + [info.digest for info in image_infos])),
+        OutputGroupInfo(deploy = depset([rendered, inventory, deploy_spec] + [info.layout for info in image_infos] + [info.digest for info in image_infos] + agent_files)),
         ManifestsInfo(
             allowed_contexts = ctx.attr.allowed_contexts,
             deploy_spec = deploy_spec,
@@ -118,6 +114,26 @@ def _manifests_impl(ctx):
             yaml = rendered,
         ),
     ]
+
+def _image_spec(ctx, label, info):
+    """An image as the deploy spec names it."""
+    spec = {
+        "digest": _file_ref(ctx, info.digest),
+        "label": label,
+        "layout": _file_ref(ctx, info.layout),
+        "registry": info.registry,
+        "repository": info.repository,
+    }
+    if info.live_update:
+        spec["live_update"] = {"binary": info.live_update.binary, "binary_path": info.live_update.binary_path}
+    return spec
+
+def _live_agent(ctx, image_infos):
+    """The live-update agent's image, when an image has live_update: (spec or None, files to build)."""
+    if not [info for info in image_infos if info.live_update]:
+        return None, []
+    info = ctx.attr._live_agent[ImageInfo]
+    return _image_spec(ctx, canonical_label(ctx.attr._live_agent.label), info), [info.layout, info.digest]
 
 def _check_port_forwards(ctx):
     """Fails the analysis on a port_forwards entry of the wrong shape (the dev loop checks the rest)."""
@@ -185,6 +201,10 @@ working across rollouts, killed pods and API server restarts. Only on 127.0.0.1;
         "strict": attr.bool(
             doc = "Fail when a container image matches none of `images`.",
             default = False,
+        ),
+        "_live_agent": attr.label(
+            default = "//cmd/slipway-agent:image",
+            providers = [ImageInfo],
         ),
     } | BUILDER_ATTRS,
 )

@@ -8,6 +8,7 @@ ImageInfo = provider(
         "is_index": "bool: whether `layout` holds an image index.",
         "layer_descriptors": "list of File: descriptors of the layers slipway built, base first.",
         "layout": "File: a directory holding the OCI image layout.",
+        "live_update": "struct(binary, binary_path) or None: the executable's label and container path, when `live_update` is set.",
         "os": "string: the image's operating system (empty for an index).",
         "registry": "string: the registry `.push` sends to by default (empty: ask the flag or the cluster).",
         "repository": "string: the repository within the registry, e.g. `examples/hello`.",

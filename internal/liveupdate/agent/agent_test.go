@@ -166,6 +166,7 @@ func TestReplaceRestartsFromTheNewFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 1; i <= 2; i++ { // the second replaces a file that is running: no "text file busy"
+		newBinary = append(newBinary, 0) // other bytes each time (an ELF file may end with anything)
 		rec, err := Receive(h.paths, h.exe, bytes.NewReader(newBinary), 10*time.Second)
 		if err != nil {
 			t.Fatalf("receive %d: %v", i, err)
@@ -174,6 +175,10 @@ func TestReplaceRestartsFromTheNewFile(t *testing.T) {
 			t.Errorf("receive %d: %+v, want ok, %d restarts, a pid, %d bytes", i, rec, i, len(newBinary))
 		}
 		h.waitLog(1 + 2*i) // the new child runs (a SIGTERM while it starts would end it silently)
+	}
+	// The same file again: the child runs it already, nothing restarts.
+	if rec, err := Receive(h.paths, h.exe, bytes.NewReader(newBinary), 10*time.Second); err != nil || rec.Restarts != 2 {
+		t.Errorf("receiving the running file again: %+v, %v; want no restart", rec, err)
 	}
 	rep := h.paths.Replacement(h.exe)
 	want := []string{"start " + h.exe + " " + h.exe, "term", "start " + h.exe + " " + rep, "term", "start " + h.exe + " " + rep}

@@ -33,7 +33,7 @@ func Receive(ps Paths, p string, data io.Reader, timeout time.Duration) (*Receiv
 		return nil, err
 	}
 	rec.Path = p
-	rep, err := ask(ps.Socket(), Request{Op: "replace", Path: p, Tmp: tmp}, timeout)
+	rep, err := ask(ps.Socket(), Request{Op: "replace", Path: p, Tmp: tmp, SHA256: rec.SHA256}, timeout)
 	if err != nil {
 		_ = os.Remove(tmp)
 		return nil, err

@@ -35,6 +35,9 @@ type Request struct {
 	Op   string `json:"op"`
 	Path string `json:"path"`
 	Tmp  string `json:"tmp"`
+	// SHA256 is the received file's: a file the child already runs is not
+	// put in place again, and the child is not restarted.
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // Reply is the supervisor's answer, as one JSON line.
@@ -60,6 +63,7 @@ type run struct {
 	killT    <-chan time.Time
 	stopping bool // a terminating signal came: the child's exit is the agent's
 	restarts int
+	current  map[string]string // path -> sha256 of the replacement in place
 }
 
 // Run starts the child and supervises it until it exits on its own or after a
@@ -74,7 +78,7 @@ func (s *Supervisor) Run(signals <-chan os.Signal) int {
 	defer ln.Close()
 	calls := make(chan call)
 	go serve(ln, calls)
-	r := &run{s: s}
+	r := &run{s: s, current: map[string]string{}}
 	if err := r.start(); err != nil {
 		s.logf("%v", err)
 		return 127
@@ -147,14 +151,14 @@ func (r *run) signal(sig os.Signal) {
 // replace puts a received file in place and asks the child to stop; the
 // restart happens when it has exited.
 func (r *run) replace(c call) {
-	if c.req.Op == "reset" {
-		if !r.reset() {
-			c.reply <- Reply{OK: true, PID: r.child.Process.Pid, Restarts: r.restarts}
-			return
-		}
-	} else if err := r.rename(c.req); err != nil {
+	restart, err := r.apply(c.req)
+	if err != nil {
 		_ = os.Remove(c.req.Tmp)
 		c.reply <- Reply{Error: err.Error(), Restarts: r.restarts}
+		return
+	}
+	if !restart {
+		c.reply <- Reply{OK: true, PID: r.child.Process.Pid, Restarts: r.restarts}
 		return
 	}
 	r.waiting = append(r.waiting, c)
@@ -164,9 +168,29 @@ func (r *run) replace(c call) {
 	}
 }
 
+// apply makes a request's change; false when the child runs that already.
+func (r *run) apply(req Request) (bool, error) {
+	switch req.Op {
+	case "reset":
+		return r.reset(), nil
+	case "replace":
+	default:
+		return false, fmt.Errorf("unknown request %q", req.Op)
+	}
+	if err := r.rename(req); err != nil {
+		return false, err
+	}
+	if req.SHA256 != "" && r.current[req.Path] == req.SHA256 && r.killT == nil {
+		return false, nil
+	}
+	r.current[req.Path] = req.SHA256
+	return true, nil
+}
+
 // reset removes the replacements; false when there were none.
 func (r *run) reset() bool {
 	removed := false
+	r.current = map[string]string{}
 	for _, p := range r.s.Paths.Allow {
 		if err := os.Remove(r.s.Paths.Replacement(p)); err == nil {
 			removed = true
@@ -176,9 +200,6 @@ func (r *run) reset() bool {
 }
 
 func (r *run) rename(req Request) error {
-	if req.Op != "replace" {
-		return fmt.Errorf("unknown request %q", req.Op)
-	}
 	if err := r.s.Paths.Check(req.Path); err != nil {
 		return err
 	}
