@@ -5,7 +5,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -15,7 +18,9 @@ import (
 
 	"github.com/slipway-dev/slipway/internal/bazel"
 	"github.com/slipway-dev/slipway/internal/deploy"
+	"github.com/slipway-dev/slipway/internal/deployable"
 	"github.com/slipway-dev/slipway/internal/kube"
+	"github.com/slipway-dev/slipway/internal/liveupdate"
 	"github.com/slipway-dev/slipway/internal/portforward"
 	"github.com/slipway-dev/slipway/internal/watch"
 )
@@ -98,6 +103,8 @@ type fakeWorkspace struct {
 	// holdIndex, when set, holds index queries; indexStarted hears of each.
 	holdIndex    chan struct{}
 	indexStarted chan struct{}
+	// dir holds the live_binary outputs of image targets (empty: none).
+	dir string
 }
 
 func (w *fakeWorkspace) Index(ctx context.Context) (*Index, error) {
@@ -148,6 +155,13 @@ func (w *fakeWorkspace) Build(ctx context.Context, targets []string) (*bazel.Bui
 		}
 		w.version[t]++
 		res.Targets[t] = &bazel.TargetResult{Success: true, OutputGroups: map[string][]string{"v": {fmt.Sprint(w.version[t])}}}
+		if w.dir != "" && strings.HasSuffix(t, ":image") {
+			bin := filepath.Join(w.dir, strings.NewReplacer("/", "_", ":", "_").Replace(t))
+			if err := os.WriteFile(bin, []byte(fmt.Sprint(w.version[t])), 0o755); err != nil {
+				return nil, err
+			}
+			res.Targets[t].OutputGroups[deployable.LiveBinaryGroup] = []string{bin}
+		}
 	}
 	return res, nil
 }
@@ -174,6 +188,8 @@ type fakeCluster struct {
 	content map[string]string
 	// forwards are the targets' port-forwards, as loaded.
 	forwards map[string][]portforward.Forward
+	// liveSyncs are the targets' live-update containers, as loaded.
+	liveSyncs map[string][]liveupdate.Sync
 }
 
 func (c *fakeCluster) Load(target string, built *bazel.TargetResult) (*deploy.Resolved, error) {
@@ -188,6 +204,7 @@ func (c *fakeCluster) Load(target string, built *bazel.TargetResult) (*deploy.Re
 		Hashes:    map[string]string{ref.Key(): "hash-" + v},
 		Inventory: &kube.Inventory{ID: "inv-" + target, Objects: []kube.Ref{ref}},
 		Forwards:  c.forwards[target],
+		Live:      c.liveSyncs[target],
 	}, nil
 }
 
@@ -439,4 +456,61 @@ func (f *fakeForwarder) Set(target string, fs []portforward.Forward) []portforwa
 	}
 	f.open[target] = open
 	return out
+}
+
+// fakeSyncer records the loop's live syncs; pushErr fails the next ones.
+type fakeSyncer struct {
+	mu      sync.Mutex
+	pushes  []string // "container binary-content"
+	resets  []string
+	watched map[string][]liveupdate.Synced // target -> pods watched (absent: not watched)
+	pushErr []error
+	pods    []liveupdate.Pod
+}
+
+func (f *fakeSyncer) Push(ctx context.Context, s liveupdate.Sync, file, sum string) ([]liveupdate.Synced, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.pushErr) > 0 {
+		err := f.pushErr[0]
+		f.pushErr = f.pushErr[1:]
+		return nil, err
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	f.pushes = append(f.pushes, s.Container+" "+string(b))
+	var out []liveupdate.Synced
+	for _, p := range f.pods {
+		out = append(out, liveupdate.Synced{Pod: p.Name, UID: p.UID, Container: s.Container, Restarts: len(f.pushes)})
+	}
+	return out, nil
+}
+
+func (f *fakeSyncer) Reset(ctx context.Context, s liveupdate.Sync) ([]liveupdate.Synced, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.resets = append(f.resets, s.Container)
+	return nil, nil
+}
+
+func (f *fakeSyncer) Watch(target string, syncs []liveupdate.Sync, synced []liveupdate.Synced) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if syncs == nil {
+		delete(f.watched, target)
+		return
+	}
+	f.watched[target] = synced
+}
+
+func (f *fakeSyncer) snapshot() (pushes, resets []string, watched map[string][]liveupdate.Synced) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w := map[string][]liveupdate.Synced{}
+	for k, v := range f.watched {
+		w[k] = v
+	}
+	return append([]string(nil), f.pushes...), append([]string(nil), f.resets...), w
 }

@@ -29,6 +29,9 @@ type loopHarness struct {
 	actions chan Action
 	// forwards, when set, is the loop's Forwarder.
 	forwards *fakeForwarder
+	// syncer, when set, is the loop's live-update Syncer; stale its input.
+	syncer *fakeSyncer
+	stale  chan string
 }
 
 func startLoop(t *testing.T) *loopHarness {
@@ -68,10 +71,13 @@ func (h *loopHarness) run() {
 	if h.forwards != nil {
 		loop.Forwards = h.forwards
 	}
+	if h.syncer != nil {
+		loop.Live = h.syncer
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- loop.Run(ctx, Inputs{Files: h.events, Problems: make(chan error), Vanished: h.vanish, Actions: h.actions})
+		done <- loop.Run(ctx, Inputs{Files: h.events, Problems: make(chan error), Vanished: h.vanish, Actions: h.actions, LiveStale: h.stale})
 	}()
 	t.Cleanup(func() {
 		cancel()
