@@ -96,7 +96,7 @@ func (o *waitOptions) check(ctx context.Context, c *loopClient) ([]string, error
 		out = append(out, "the loop's first deploy")
 	}
 	for t, state := range known {
-		if (len(o.targets) == 0 && state != dev.StateDisabled || slices.Contains(o.targets, t)) && state != dev.StateReady {
+		if (len(o.targets) == 0 && state != dev.StateDisabled || slices.Contains(o.targets, t)) && state != dev.StateReady && state != dev.StateLive {
 			out = append(out, t+" ("+state+")")
 		}
 	}

@@ -52,7 +52,7 @@ func (r *TextReporter) CycleDone(c *Cycle) {
 		fmt.Fprintf(&b, " — %s", summarize(c.Files, 3))
 	}
 	var phases []string
-	for _, s := range []State{Indexing, Building, Pushing, Applying, Waiting} {
+	for _, s := range []State{Indexing, Building, Syncing, Pushing, Applying, Waiting} {
 		if ms, ok := c.PhaseMillis[s]; ok {
 			phases = append(phases, fmt.Sprintf("%s %s", s, time.Duration(ms)*time.Millisecond))
 		}
@@ -70,6 +70,9 @@ func (r *TextReporter) CycleDone(c *Cycle) {
 	for _, o := range c.Applied {
 		fmt.Fprintf(&b, "\n    %s %s %s/%s", o.Action, o.Kind, o.Namespace, o.Name)
 	}
+	for _, d := range c.Deploys {
+		b.WriteString("\n    " + deployLine(d))
+	}
 	for _, e := range c.Errors {
 		fmt.Fprintf(&b, "\n    %s", strings.ReplaceAll(e, "\n", "\n    "))
 	}
@@ -85,7 +88,7 @@ func (r *TextReporter) Applied(int, []ObjectReport, time.Duration) {}
 func (r *TextReporter) Ready(c *Cycle) {
 	var failed []string
 	for _, d := range c.Deployables {
-		if d.State != StateReady {
+		if d.State != StateReady && d.State != StateLive {
 			failed = append(failed, fmt.Sprintf("%s (%s)", d.Target, d.State))
 		}
 	}
@@ -101,6 +104,20 @@ func (r *TextReporter) Problem(err error) { r.printf("problem: %v", err) }
 
 // Deployable shows nothing: each cycle's table shows the states.
 func (r *TextReporter) Deployable(Deployable) {}
+
+// deployLine says how a cycle deployed a target: a live update on top of a
+// digest, or a full deploy (and why not live, for a live-update target).
+func deployLine(d DeployReport) string {
+	switch {
+	case d.Mode == ModeLive && d.Error != "":
+		return fmt.Sprintf("live %s: sync failed: %s", d.Target, d.Error)
+	case d.Mode == ModeLive:
+		return fmt.Sprintf("live %s: %d binary(ies) synced into %d container(s) on top of %s", d.Target, len(d.Binaries), len(d.Pods), short(d.Digest))
+	case d.Why != "":
+		return fmt.Sprintf("full %s: %s (not live: %s)", d.Target, short(d.Digest), d.Why)
+	}
+	return fmt.Sprintf("full %s: %s", d.Target, short(d.Digest))
+}
 
 func table(ds []Deployable) string {
 	var b strings.Builder

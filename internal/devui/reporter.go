@@ -74,7 +74,7 @@ func (s *Store) CycleDone(c *dev.Cycle) {
 	defer s.mu.Unlock()
 	now := s.now()
 	sum := CycleSummary{N: c.N, End: now, Outcome: c.Outcome, Files: c.Files, Affected: c.Affected, Reasons: c.Reasons,
-		Errors: c.Errors, PhaseMillis: c.PhaseMillis, TotalMillis: c.TotalMillis, Images: c.Images, Applied: c.Applied, States: map[string]string{}}
+		Errors: c.Errors, PhaseMillis: c.PhaseMillis, TotalMillis: c.TotalMillis, Images: c.Images, Applied: c.Applied, States: map[string]string{}, Deploys: c.Deploys}
 	states := map[string]dev.Deployable{}
 	for _, d := range c.Deployables {
 		states[d.Target] = d

@@ -57,6 +57,9 @@ type CycleSummary struct {
 	Images      []dev.ImageReport   `json:"images,omitempty"`
 	Applied     []dev.ObjectReport  `json:"applied,omitempty"`
 	States      map[string]string   `json:"states,omitempty"` // of the affected targets, after it
+	// Deploys say, per deployed target, a full deploy or a live update, and on
+	// top of which digest.
+	Deploys []dev.DeployReport `json:"deploys,omitempty"`
 }
 
 // LogLine is one line of a log: a target's build errors, its pods' output, a

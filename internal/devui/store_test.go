@@ -249,3 +249,21 @@ func TestButtonOutputAndExitStatus(t *testing.T) {
 		t.Errorf("button log (-want +got):\n%s", diff)
 	}
 }
+
+func TestLiveUpdatedDeployableAndCycle(t *testing.T) {
+	s := NewStore()
+	live := dev.Deployable{Target: "//a:deploy", State: dev.StateLive, Digest: "sha256:base", LiveBinaries: map[string]string{"//a:a": "abc"}}
+	deploys := []dev.DeployReport{{Target: "//a:deploy", Mode: dev.ModeLive, Digest: "sha256:base", Binaries: map[string]string{"//a:a": "abc"}}}
+	s.CycleDone(&dev.Cycle{N: 2, Outcome: dev.OK, Affected: []string{"//a:deploy"}, Deploys: deploys, Deployables: []dev.Deployable{live}})
+	r := s.Resources()
+	if len(r) != 1 || r[0].State != dev.StateLive || r[0].Digest != "sha256:base" || r[0].LiveBinaries["//a:a"] != "abc" || r[0].Errors != 0 {
+		t.Errorf("resources %+v, want //a:deploy live-updated on sha256:base", r)
+	}
+	c := s.Cycles()
+	if len(c) != 1 || c[0].States["//a:deploy"] != dev.StateLive {
+		t.Fatalf("cycles %+v", c)
+	}
+	if diff := cmp.Diff(deploys, c[0].Deploys); diff != "" {
+		t.Errorf("cycle deploys (-want +got):\n%s", diff)
+	}
+}

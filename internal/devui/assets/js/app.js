@@ -1,6 +1,6 @@
 // slipway dev's UI: a resource list, a pane with logs / applied YAML / history,
 // the loop's cycles and custom buttons, kept live by the event stream.
-import { el, millis, post, stream } from './api.js';
+import { el, millis, post, shortDigest, stream } from './api.js';
 import { ResourceList } from './list.js';
 import { Pane } from './pane.js';
 
@@ -28,11 +28,12 @@ function showCounts() {
 
 function cycleItem(c) {
   const p = c.phaseMillis || {};
-  const phases = ['index', 'build', 'push', 'apply', 'ready'].filter((k) => k in p).map((k) => `${k} ${millis(p[k]) || '0ms'}`).join(', ');
+  const phases = ['index', 'build', 'sync', 'push', 'apply', 'ready'].filter((k) => k in p).map((k) => `${k} ${millis(p[k]) || '0ms'}`).join(', ');
   const bad = !['ok', 'no-op', 'canceled'].includes(c.outcome);
   const li = el('li', { value: c.n, class: bad ? 'bad' : '', 'data-n': c.n, 'data-outcome': c.outcome },
     `#${c.n} ${c.outcome} in ${millis(c.totalMillis) || '0ms'} `, el('span', { class: 'phases', textContent: phases ? `(${phases}) ` : '' }),
-    (c.affected || []).join(' '));
+    (c.affected || []).join(' '),
+    ...(c.deploys || []).filter((d) => d.mode === 'live').map((d) => el('span', { class: 'live', textContent: ` live on ${shortDigest(d.digest)}`, title: d.error || `${d.target}: binaries synced in place` })));
   if (c.errors?.length) li.title = c.errors.join('\n');
   return li;
 }

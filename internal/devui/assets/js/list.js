@@ -97,7 +97,7 @@ export class ResourceList {
     tr.replaceChildren(
       el('td', { class: 'target', textContent: r.target, title: r.message || '' }, ' ', ...links),
       el('td', {}, el('span', { class: `state s-${r.state}`, textContent: r.state })),
-      el('td', { class: 'digest', textContent: shortDigest(r.digest) }),
+      el('td', { class: 'digest', textContent: shortDigest(r.digest) + (r.liveBinaries ? ' + live' : ''), title: r.liveBinaries ? `live update on top of ${r.digest}: ${Object.entries(r.liveBinaries).map(([b, s]) => `${b} ${s.slice(0, 12)}`).join(', ')}` : (r.digest || '') }),
       el('td', { class: 'when', textContent: r.lastCycle ? `#${r.lastCycle} ${ago(r.lastCycleTime)}` : '' }),
       el('td', { textContent: millis(r.lastCycleMillis) }),
       el('td', {}, ...counts),
