@@ -156,14 +156,21 @@ func (o *devOptions) run(ctx context.Context) error {
 		defer forwards.Close()
 		loop.Forwards = forwards
 	}
-	stale := make(chan string, 16)
-	if !o.noLiveUpdate {
-		loop.Live = &dev.KubeSyncer{Clients: clients, Stale: stale, Problems: problems, Ctx: ctx}
-	}
+	stale := o.liveUpdate(ctx, loop, clients, problems)
 	events := make(chan watch.Event, 1024)
 	go w.Run(ctx, events, problems)
 	go ui.watchSettings(ctx, problems)
 	return loop.Run(ctx, dev.Inputs{Files: events, Problems: problems, Vanished: vanished, Actions: ui.actions, LiveStale: stale})
+}
+
+// liveUpdate gives the loop its live-update syncer (through the connection's
+// guarded clients), unless --no-live-update; it returns the stale-pod input.
+func (o *devOptions) liveUpdate(ctx context.Context, loop *dev.Loop, clients *kube.Clients, problems chan<- error) <-chan string {
+	stale := make(chan string, 16)
+	if !o.noLiveUpdate {
+		loop.Live = &dev.KubeSyncer{Clients: clients, Stale: stale, Problems: problems, Ctx: ctx}
+	}
+	return stale
 }
 
 // newForwards keeps port-forwards through the connection's API server; failures
