@@ -62,13 +62,14 @@ func (p kubePods) Exec(ctx context.Context, namespace, pod, container string, cm
 }
 
 // running returns the container's status when the pod is not going away and
-// the container runs.
+// the container runs and is ready (its process serves: the agent, which
+// listens before it starts it, answers).
 func running(pod *corev1.Pod, container string) (corev1.ContainerStatus, bool) {
 	if pod.DeletionTimestamp != nil || pod.Status.Phase != corev1.PodRunning {
 		return corev1.ContainerStatus{}, false
 	}
 	for _, st := range pod.Status.ContainerStatuses {
-		if st.Name == container && st.State.Running != nil {
+		if st.Name == container && st.State.Running != nil && st.Ready {
 			return st, true
 		}
 	}

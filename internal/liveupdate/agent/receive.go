@@ -72,7 +72,7 @@ func writeTemp(dst string, data io.Reader) (string, *Received, error) {
 }
 
 func ask(sock string, req Request, timeout time.Duration) (*Reply, error) {
-	conn, err := net.DialTimeout("unix", sock, timeout)
+	conn, err := dial(sock, timeout)
 	if err != nil {
 		return nil, fmt.Errorf("%w (%v): is the pod running the dev-mode command?", ErrNoSupervisor, err)
 	}
@@ -96,6 +96,19 @@ func Reset(ps Paths, timeout time.Duration) (*Reply, error) {
 		err = fmt.Errorf("reset: %s", rep.Error)
 	}
 	return rep, err
+}
+
+// dial connects to the supervisor, waiting up to timeout for a container that
+// is starting to listen.
+func dial(sock string, timeout time.Duration) (net.Conn, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		conn, err := net.DialTimeout("unix", sock, timeout)
+		if err == nil || time.Now().After(deadline) {
+			return conn, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // Install copies the running agent's executable to dst (the shared folder the
