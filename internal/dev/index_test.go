@@ -78,3 +78,38 @@ func TestIsGraphFile(t *testing.T) {
 		}
 	}
 }
+
+func TestIndexLiveSources(t *testing.T) {
+	ix := NewIndex(shopGraph(), []string{"//orders:deploy", "//cart:deploy"})
+	tests := []struct {
+		deployable string
+		binaries   []string
+		wantBins   map[string]map[string]bool
+		wantRest   map[string]bool
+	}{
+		{
+			deployable: "//cart:deploy", binaries: []string{"//cart:cart"},
+			wantBins: map[string]map[string]bool{"//cart:cart": {"cart/main.go": true, "lib/money/money.go": true}},
+			wantRest: map[string]bool{"cart/deploy.yaml": true},
+		},
+		{
+			deployable: "//orders:deploy", binaries: []string{"//orders:orders"},
+			wantBins: map[string]map[string]bool{"//orders:orders": {"orders/main.go": true, "lib/money/money.go": true, "orders/schema.json": true}},
+			wantRest: map[string]bool{"orders/deploy.yaml": true},
+		},
+		{
+			deployable: "//orders:deploy",
+			wantBins:   map[string]map[string]bool{},
+			wantRest:   map[string]bool{"orders/deploy.yaml": true, "orders/main.go": true, "lib/money/money.go": true, "orders/schema.json": true},
+		},
+	}
+	for _, tt := range tests {
+		bins, rest := ix.LiveSources(tt.deployable, tt.binaries)
+		if diff := cmp.Diff(tt.wantBins, bins); diff != "" {
+			t.Errorf("LiveSources(%s, %v) binaries (-want +got):\n%s", tt.deployable, tt.binaries, diff)
+		}
+		if diff := cmp.Diff(tt.wantRest, rest); diff != "" {
+			t.Errorf("LiveSources(%s, %v) rest (-want +got):\n%s", tt.deployable, tt.binaries, diff)
+		}
+	}
+}
