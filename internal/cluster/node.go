@@ -26,6 +26,7 @@ const (
 	systemRunc   = "/usr/sbin/runc"
 	systemCNIDir = "/usr/lib/cni"
 	systemNft    = "/usr/sbin/nft"
+	systemSbin   = "/usr/sbin" // iptables and nft (Debian's alternatives live here)
 )
 
 // nodeLayout is where the real node keeps its files, all under the instance folder.
@@ -89,7 +90,8 @@ func nodeComponents(cfg Config, l layout, bins binaries, nw network, pauseRef st
 	proxyPath := versioned(nl.config, "kube-proxy", ".yaml", proxyConf)
 	proxyFiles := map[string][]byte{proxyPath: proxyConf}
 	for _, tool := range []string{"nft", "iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"} {
-		proxyFiles[filepath.Join(nl.nsBin, tool)] = nsWrapper(nw, tool)
+		// The system's program by its path: by name, nsenter would find this wrapper again on PATH.
+		proxyFiles[filepath.Join(nl.nsBin, tool)] = nsWrapper(nw, filepath.Join(systemSbin, tool))
 	}
 	corefile := []byte(corefile(l, nw, p))
 	corePath := versioned(nl.config, "Corefile", "", corefile)
