@@ -151,26 +151,29 @@ func (o *devOptions) run(ctx context.Context) error {
 		MinBackoff: time.Second,
 		MaxBackoff: 30 * time.Second,
 	}
-	if !o.noForwards {
-		forwards := newForwards(clients, problems)
-		defer forwards.Close()
-		loop.Forwards = forwards
-	}
-	stale := o.liveUpdate(ctx, loop, clients, problems)
+	stale, closeForwards := o.attach(ctx, loop, clients, problems)
+	defer closeForwards()
 	events := make(chan watch.Event, 1024)
 	go w.Run(ctx, events, problems)
 	go ui.watchSettings(ctx, problems)
 	return loop.Run(ctx, dev.Inputs{Files: events, Problems: problems, Vanished: vanished, Actions: ui.actions, LiveStale: stale})
 }
 
-// liveUpdate gives the loop its live-update syncer (through the connection's
-// guarded clients), unless --no-live-update; it returns the stale-pod input.
-func (o *devOptions) liveUpdate(ctx context.Context, loop *dev.Loop, clients *kube.Clients, problems chan<- error) <-chan string {
+// attach gives the loop its port-forwards (unless --no-port-forwards) and its
+// live-update syncer (unless --no-live-update), both through the connection's
+// guarded clients. It returns the stale-pod input and what closes the forwards.
+func (o *devOptions) attach(ctx context.Context, loop *dev.Loop, clients *kube.Clients, problems chan<- error) (<-chan string, func()) {
+	closeForwards := func() {}
+	if !o.noForwards {
+		forwards := newForwards(clients, problems)
+		closeForwards = forwards.Close
+		loop.Forwards = forwards
+	}
 	stale := make(chan string, 16)
 	if !o.noLiveUpdate {
 		loop.Live = &dev.KubeSyncer{Clients: clients, Stale: stale, Problems: problems, Ctx: ctx}
 	}
-	return stale
+	return stale, closeForwards
 }
 
 // newForwards keeps port-forwards through the connection's API server; failures
