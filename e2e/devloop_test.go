@@ -43,6 +43,8 @@ type devLoop struct {
 	ready  chan struct{}
 	done   chan error
 	stderr *syncBuffer
+	// problems are the loop's {"type":"problem"} events (errors outside cycles), one per line.
+	problems *syncBuffer
 }
 
 type syncBuffer struct {
@@ -70,7 +72,7 @@ func startDevTarget(t *testing.T, w *workspace, target string, env []string, arg
 	cmd := w.bazelCommand(context.Background(), append([]string{"run", "--ui_event_filters=-info,-stdout,-stderr", "--noshow_progress",
 		target, "--", "--json", "--kubeconfig=" + c.Kubeconfig, "--context=" + c.Context}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
-	d := &devLoop{t: t, cmd: cmd, cycles: make(chan dev.Cycle, 100), ready: make(chan struct{}), done: make(chan error, 1), stderr: &syncBuffer{}}
+	d := &devLoop{t: t, cmd: cmd, cycles: make(chan dev.Cycle, 100), ready: make(chan struct{}), done: make(chan error, 1), stderr: &syncBuffer{}, problems: &syncBuffer{}}
 	cmd.Stderr = d.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -96,6 +98,11 @@ func startDevTarget(t *testing.T, w *workspace, target string, env []string, arg
 				}
 			case "ready":
 				readyOnce.Do(func() { close(d.ready) })
+			case "problem":
+				var p struct{ Error string }
+				if json.Unmarshal(sc.Bytes(), &p) == nil {
+					fmt.Fprintln(d.problems, p.Error)
+				}
 			}
 		}
 		d.done <- cmd.Wait()

@@ -113,8 +113,8 @@ func TestPortForwardsSurviveRolloutsKillsAndRestarts(t *testing.T) {
 		if err != nil || !strings.HasPrefix(got, "pf v1 pf-") {
 			t.Fatalf("GET %s = %q, %v; want pf v1 from a pod", url, got, err)
 		}
-		if want := fmt.Sprintf("local port %d is not free", taken); !strings.Contains(d.stderr.String(), want) {
-			t.Errorf("stderr does not name the taken port (%q):\n%s", want, tailLines(d.stderr.String(), 20))
+		if want := fmt.Sprintf("local port %d is not free", taken); !strings.Contains(d.problems.String(), want) {
+			t.Errorf("the loop's problems do not name the taken port (%q):\n%s", want, d.problems.String())
 		}
 	})
 
@@ -230,13 +230,15 @@ func restartAPIServer(t *testing.T, ctx context.Context) {
 	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	// Up refuses to start a component whose old process still holds its port:
-	// wait for the exit (the pid's /proc entry goes away once reaped by its parent,
-	// so a bounded wait on the port being free is what matters).
+	// Up takes a live process from the pid file for the component itself: wait
+	// until the old API server has exited (it is not our child: poll its pid).
 	deadline := time.Now().Add(30 * time.Second)
-	for !portsFree(sharedConfig().Ports.APIServer) {
+	for {
+		if alive, _ := sameProcessBinary(api.PID, api.Binary); !alive {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the API server (pid %d) still holds its port 30s after SIGTERM", api.PID)
+			t.Fatalf("the API server (pid %d) is still running 30s after SIGTERM", api.PID)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
