@@ -70,6 +70,11 @@ func (r *runner) realNodeSteps(ctx context.Context, cs *kubernetes.Interface, nw
 // two instances starting at once never save each other's rewritten values.
 func (r *runner) startKubelet(ctx context.Context, cs kubernetes.Interface) error {
 	ready := func() error {
+		// The kubelet's own health first: after a restart the node object still
+		// says Ready (its lease has not expired yet) before the new kubelet serves.
+		if err := r.wait(ctx, Kubelet, "kubelet", nodeReadyTimeout, r.probes.kubelet); err != nil {
+			return err
+		}
 		return r.wait(ctx, Kubelet, "node "+realNodeName, nodeReadyTimeout, func(ctx context.Context) error {
 			return nodeReady(ctx, cs, realNodeName)
 		})
