@@ -1,7 +1,7 @@
 //go:build e2e
 
 // Package e2e holds the end-to-end tests: real Bazel, a real cluster, a real
-// registry. Run them with: go test -tags e2e -timeout 40m ./e2e/...
+// registry. Run them with: go test -tags e2e -timeout 60m ./e2e/...
 //
 // All tests share one local cluster instance, "e2e", with a real node, on ports of
 // its own so that it never collides with a developer's default instance. TestMain

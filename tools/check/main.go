@@ -54,7 +54,7 @@ func (o *options) steps() []step {
 		{"bazel test", []string{o.bazel, "test", "//..."}, countBazelTest},
 	}
 	if !o.skipE2E {
-		steps = append(steps, step{"e2e", []string{"go", "test", "-tags", "e2e", "-json", "-count=1", "-timeout", "40m", "./e2e/..."}, countGoTest})
+		steps = append(steps, step{"e2e", []string{"go", "test", "-tags", "e2e", "-json", "-count=1", "-timeout", "60m", "./e2e/..."}, countGoTest})
 	}
 	return steps
 }
