@@ -8,6 +8,7 @@
 //	bench/run dev       --ws shop|gen20|gen200 [--reps 5] [--ibazel] [--idle 30s]
 //	bench/run index     [--targets 5000] [--ws gen200]
 //	bench/run affected  [--services 200] [--reps 3]
+//	bench/run live      [--reps 5] [--ibazel]
 //	bench/run all
 //	bench/run clean
 package main
@@ -46,7 +47,8 @@ commands:
   dev       the dev loop: edit -> applied vs bazel build of one binary, and vs ibazel
   index     affected-set lookup time on a synthetic 5,000+ target graph (and a real one)
   affected  slipway affected --base HEAD~1 vs building all deployables at both commits
-  all       image, index, dev (shop, gen20 with ibazel, gen200), affected; then cluster down
+  live      live update vs full rollout vs bazel build, write -> served through the port-forward (real node)
+  all       image, index, dev (shop, gen20 with ibazel, gen200), affected, live; then cluster down
   clean     delete the workspaces' output bases, --root and the bench cluster's state
 `)
 }
@@ -79,6 +81,8 @@ func main() {
 		err = indexCmd(ctx, args)
 	case "affected":
 		err = affectedCmd(ctx, args)
+	case "live":
+		err = liveCmd(ctx, args)
 	case "all":
 		err = allCmd(ctx, args)
 	case "clean":
@@ -133,28 +137,61 @@ func benchClusterConfig() cluster.Config {
 		ControllerManager: 30257, Scheduler: 30259, Kwok: 30247,
 		Kubelet: 30250, KubeletHealthz: 30248, KubeProxy: 30256, KubeProxyMetrics: 30249, CoreDNS: 28181}
 	// The 200-service benchmarks measure slipway, not pods: fake (kwok) nodes.
+	// The live benchmark runs pods: benchClusterReal sets FakeNodes to 0.
 	cfg.FakeNodes = 1
 	cfg.Log = os.Stderr
 	return cfg
 }
 
-// benchCluster starts the bench cluster (a no-op when it is up) and returns it.
+// benchCluster starts the bench cluster with fake nodes (a no-op when it is up
+// so) and returns it.
 func benchCluster(ctx context.Context) (*cluster.Cluster, error) {
-	if c, err := cluster.Load(benchClusterConfig()); err == nil {
-		if st, err := cluster.Status(ctx, benchClusterConfig()); err == nil && st.Up {
+	return benchClusterMode(ctx, benchClusterConfig())
+}
+
+// benchClusterReal is the bench cluster with a real node (kubelet, containerd):
+// pods run, port-forwards and execs reach them.
+func benchClusterReal(ctx context.Context) (*cluster.Cluster, error) {
+	cfg := benchClusterConfig()
+	cfg.FakeNodes = 0
+	return benchClusterMode(ctx, cfg)
+}
+
+// benchClusterMode starts the bench instance as cfg says. When it runs already
+// with the other kind of node, it is stopped first (an instance runs one mode;
+// it is the benchmarks' own instance).
+func benchClusterMode(ctx context.Context, cfg cluster.Config) (*cluster.Cluster, error) {
+	if c, err := cluster.Load(cfg); err == nil {
+		if st, err := cluster.Status(ctx, cfg); err == nil && st.Up && c.FakeNodes == cfg.FakeNodes {
 			return c, nil
 		}
+		if c.FakeNodes != cfg.FakeNodes {
+			logf("the bench cluster was started with %d fake node(s), this benchmark wants %d: stopping it first", c.FakeNodes, cfg.FakeNodes)
+			if err := cluster.Down(ctx, cfg, false); err != nil {
+				return nil, err
+			}
+		}
 	}
-	return cluster.Up(ctx, benchClusterConfig())
+	return cluster.Up(ctx, cfg)
 }
 
 func clusterCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("cluster", flag.ExitOnError)
+	real := fs.Bool("real-node", false, "up: a real node (kubelet, containerd; the live benchmark's) instead of a fake one")
+	if len(args) > 0 {
+		_ = fs.Parse(args[1:])
+		args = append(args[:1], fs.Args()...)
+	}
 	if len(args) != 1 {
-		return fmt.Errorf("usage: cluster up|down|env")
+		return fmt.Errorf("usage: cluster up [--real-node]|down|env")
 	}
 	switch args[0] {
 	case "up":
-		c, err := benchCluster(ctx)
+		up := benchCluster
+		if *real {
+			up = benchClusterReal
+		}
+		c, err := up(ctx)
 		if err != nil {
 			return err
 		}
@@ -294,6 +331,8 @@ func allCmd(ctx context.Context, args []string) error {
 		{"dev gen20", devCmd, []string{"--ws", "gen20", "--reps", r, "--ibazel"}},
 		{"dev gen200", devCmd, []string{"--ws", "gen200", "--reps", r, "--real-index"}},
 		{"affected", affectedCmd, nil},
+		// Last: it restarts the bench cluster with a real node.
+		{"live", liveCmd, []string{"--reps", r, "--ibazel"}},
 	}
 	var failed []string
 	for _, s := range steps {
