@@ -17,6 +17,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -146,31 +147,36 @@ func benchClusterConfig() cluster.Config {
 // benchCluster starts the bench cluster with fake nodes (a no-op when it is up
 // so) and returns it.
 func benchCluster(ctx context.Context) (*cluster.Cluster, error) {
-	return benchClusterMode(ctx, benchClusterConfig())
+	return benchClusterMode(ctx, benchClusterConfig(), benchClusterRealConfig())
 }
 
 // benchClusterReal is the bench cluster with a real node (kubelet, containerd):
 // pods run, port-forwards and execs reach them.
 func benchClusterReal(ctx context.Context) (*cluster.Cluster, error) {
-	cfg := benchClusterConfig()
-	cfg.FakeNodes = 0
-	return benchClusterMode(ctx, cfg)
+	return benchClusterMode(ctx, benchClusterRealConfig(), benchClusterConfig())
 }
 
-// benchClusterMode starts the bench instance as cfg says. When it runs already
-// with the other kind of node, it is stopped first (an instance runs one mode;
-// it is the benchmarks' own instance).
-func benchClusterMode(ctx context.Context, cfg cluster.Config) (*cluster.Cluster, error) {
+// benchClusterRealConfig is the real-node instance, "bench-node": the same ports
+// as "bench", another name, because a real node's network ranges derive from the
+// instance's name and "bench" gets the same ones as "e2e" (10.240.83.0/24,
+// 10.242.83.0/30): with the e2e instance up, a real-node "bench" cannot start.
+func benchClusterRealConfig() cluster.Config {
+	cfg := benchClusterConfig()
+	cfg.Name = "bench-node"
+	cfg.FakeNodes = 0
+	return cfg
+}
+
+// benchClusterMode starts the instance cfg (a no-op when it is up), stopping
+// other first: the benchmarks' other instance, on the same ports.
+func benchClusterMode(ctx context.Context, cfg, other cluster.Config) (*cluster.Cluster, error) {
 	if c, err := cluster.Load(cfg); err == nil {
-		if st, err := cluster.Status(ctx, cfg); err == nil && st.Up && c.FakeNodes == cfg.FakeNodes {
+		if st, err := cluster.Status(ctx, cfg); err == nil && st.Up {
 			return c, nil
 		}
-		if c.FakeNodes != cfg.FakeNodes {
-			logf("the bench cluster was started with %d fake node(s), this benchmark wants %d: stopping it first", c.FakeNodes, cfg.FakeNodes)
-			if err := cluster.Down(ctx, cfg, false); err != nil {
-				return nil, err
-			}
-		}
+	}
+	if err := cluster.Down(ctx, other, false); err != nil {
+		return nil, fmt.Errorf("stopping the bench instance %q (it uses the same ports): %w", other.Name, err)
 	}
 	return cluster.Up(ctx, cfg)
 }
@@ -183,7 +189,7 @@ func clusterCmd(ctx context.Context, args []string) error {
 		args = append(args[:1], fs.Args()...)
 	}
 	if len(args) != 1 {
-		return fmt.Errorf("usage: cluster up [--real-node]|down|env")
+		return fmt.Errorf("usage: cluster up|env [--real-node], cluster down")
 	}
 	switch args[0] {
 	case "up":
@@ -198,9 +204,13 @@ func clusterCmd(ctx context.Context, args []string) error {
 		fmt.Print(c.ShellEnv())
 		return nil
 	case "down":
-		return cluster.Down(ctx, benchClusterConfig(), false)
+		return errors.Join(cluster.Down(ctx, benchClusterConfig(), false), cluster.Down(ctx, benchClusterRealConfig(), false))
 	case "env":
-		c, err := cluster.Load(benchClusterConfig())
+		cfg := benchClusterConfig()
+		if *real {
+			cfg = benchClusterRealConfig()
+		}
+		c, err := cluster.Load(cfg)
 		if err != nil {
 			return err
 		}
@@ -347,8 +357,10 @@ func allCmd(ctx context.Context, args []string) error {
 		}
 	}
 	if !*keep {
-		if err := cluster.Down(context.Background(), benchClusterConfig(), false); err != nil {
-			fmt.Fprintf(os.Stderr, "bench: stopping the bench cluster: %v\n", err)
+		for _, cfg := range []cluster.Config{benchClusterConfig(), benchClusterRealConfig()} {
+			if err := cluster.Down(context.Background(), cfg, false); err != nil {
+				fmt.Fprintf(os.Stderr, "bench: stopping the bench cluster %q: %v\n", cfg.Name, err)
+			}
 		}
 	}
 	if len(failed) > 0 {
@@ -378,8 +390,10 @@ func cleanCmd(ctx context.Context) error {
 			logf("%v", err)
 		}
 	}
-	if err := cluster.Down(ctx, benchClusterConfig(), true); err != nil {
-		logf("bench cluster: %v", err)
+	for _, cfg := range []cluster.Config{benchClusterConfig(), benchClusterRealConfig()} {
+		if err := cluster.Down(ctx, cfg, true); err != nil {
+			logf("bench cluster %q: %v", cfg.Name, err)
+		}
 	}
 	return os.RemoveAll(opts.root)
 }
