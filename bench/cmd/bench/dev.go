@@ -30,6 +30,8 @@ type devLoop struct {
 	applied   map[int]time.Time
 	done      chan error
 	log       string
+	// problems are the loop's {"type":"problem"} errors (a taken port, say).
+	problems []string
 
 	stopped bool
 }
@@ -40,7 +42,13 @@ type timedCycle struct {
 }
 
 func startLoop(w *workspace, cl *cluster.Cluster) (*devLoop, error) {
-	logPath := filepath.Join(opts.root, "logs", "dev-"+w.name+".log")
+	return startLoopArgs(w, cl, "dev-"+w.name)
+}
+
+// startLoopArgs starts the loop with more flags for slipway dev (such as
+// --no-live-update), logging to <root>/logs/<logName>.log.
+func startLoopArgs(w *workspace, cl *cluster.Cluster, logName string, extra ...string) (*devLoop, error) {
+	logPath := filepath.Join(opts.root, "logs", logName+".log")
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return nil, err
 	}
@@ -48,8 +56,8 @@ func startLoop(w *workspace, cl *cluster.Cluster) (*devLoop, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("bazel", "run", "--ui_event_filters=-info,-stdout,-stderr", "--noshow_progress", w.devTarget, "--",
-		"--json", "--kubeconfig="+cl.Kubeconfig, "--context="+cl.Context)
+	cmd := exec.Command("bazel", append([]string{"run", "--ui_event_filters=-info,-stdout,-stderr", "--noshow_progress", w.devTarget, "--",
+		"--json", "--kubeconfig=" + cl.Kubeconfig, "--context=" + cl.Context}, extra...)...)
 	cmd.Dir = w.dir
 	// $USER stays as it is: Bazel's output root (and so the server the floor's
 	// builds use) depends on it. Namespaces are <workspace>-$USER.
@@ -87,6 +95,13 @@ func startLoop(w *workspace, cl *cluster.Cluster) (*devLoop, error) {
 					d.applied[a.Cycle] = l.at
 					d.appliedMu.Unlock()
 				}
+			case "problem":
+				var p struct{ Error string }
+				if json.Unmarshal([]byte(l.text), &p) == nil {
+					d.appliedMu.Lock()
+					d.problems = append(d.problems, p.Error)
+					d.appliedMu.Unlock()
+				}
 			case "ready":
 				if !readyOnce {
 					readyOnce = true
@@ -107,6 +122,13 @@ func (d *devLoop) appliedAt(cycle int) (time.Time, bool) {
 	defer d.appliedMu.Unlock()
 	t, ok := d.applied[cycle]
 	return t, ok
+}
+
+// problemsSoFar are the problems the loop reported until now.
+func (d *devLoop) problemsSoFar() []string {
+	d.appliedMu.Lock()
+	defer d.appliedMu.Unlock()
+	return slices.Clone(d.problems)
 }
 
 // pid is the slipway process (bazel run execs the launcher, which execs slipway).

@@ -8,6 +8,7 @@
 //	bench/run dev       --ws shop|gen20|gen200 [--reps 5] [--ibazel] [--idle 30s]
 //	bench/run index     [--targets 5000] [--ws gen200]
 //	bench/run affected  [--services 200] [--reps 3]
+//	bench/run live      [--reps 5] [--ibazel]
 //	bench/run all
 //	bench/run clean
 package main
@@ -16,6 +17,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -46,7 +48,8 @@ commands:
   dev       the dev loop: edit -> applied vs bazel build of one binary, and vs ibazel
   index     affected-set lookup time on a synthetic 5,000+ target graph (and a real one)
   affected  slipway affected --base HEAD~1 vs building all deployables at both commits
-  all       image, index, dev (shop, gen20 with ibazel, gen200), affected; then cluster down
+  live      live update vs full rollout vs bazel build, write -> served through the port-forward (real node)
+  all       image, index, dev (shop, gen20 with ibazel, gen200), affected, live; then cluster down
   clean     delete the workspaces' output bases, --root and the bench cluster's state
 `)
 }
@@ -79,6 +82,8 @@ func main() {
 		err = indexCmd(ctx, args)
 	case "affected":
 		err = affectedCmd(ctx, args)
+	case "live":
+		err = liveCmd(ctx, args)
 	case "all":
 		err = allCmd(ctx, args)
 	case "clean":
@@ -133,37 +138,79 @@ func benchClusterConfig() cluster.Config {
 		ControllerManager: 30257, Scheduler: 30259, Kwok: 30247,
 		Kubelet: 30250, KubeletHealthz: 30248, KubeProxy: 30256, KubeProxyMetrics: 30249, CoreDNS: 28181}
 	// The 200-service benchmarks measure slipway, not pods: fake (kwok) nodes.
+	// The live benchmark runs pods: benchClusterReal sets FakeNodes to 0.
 	cfg.FakeNodes = 1
 	cfg.Log = os.Stderr
 	return cfg
 }
 
-// benchCluster starts the bench cluster (a no-op when it is up) and returns it.
+// benchCluster starts the bench cluster with fake nodes (a no-op when it is up
+// so) and returns it.
 func benchCluster(ctx context.Context) (*cluster.Cluster, error) {
-	if c, err := cluster.Load(benchClusterConfig()); err == nil {
-		if st, err := cluster.Status(ctx, benchClusterConfig()); err == nil && st.Up {
+	return benchClusterMode(ctx, benchClusterConfig(), benchClusterRealConfig())
+}
+
+// benchClusterReal is the bench cluster with a real node (kubelet, containerd):
+// pods run, port-forwards and execs reach them.
+func benchClusterReal(ctx context.Context) (*cluster.Cluster, error) {
+	return benchClusterMode(ctx, benchClusterRealConfig(), benchClusterConfig())
+}
+
+// benchClusterRealConfig is the real-node instance, "bench-node": the same ports
+// as "bench", another name, because a real node's network ranges derive from the
+// instance's name and "bench" gets the same ones as "e2e" (10.240.83.0/24,
+// 10.242.83.0/30): with the e2e instance up, a real-node "bench" cannot start.
+func benchClusterRealConfig() cluster.Config {
+	cfg := benchClusterConfig()
+	cfg.Name = "bench-node"
+	cfg.FakeNodes = 0
+	return cfg
+}
+
+// benchClusterMode starts the instance cfg (a no-op when it is up), stopping
+// other first: the benchmarks' other instance, on the same ports.
+func benchClusterMode(ctx context.Context, cfg, other cluster.Config) (*cluster.Cluster, error) {
+	if c, err := cluster.Load(cfg); err == nil {
+		if st, err := cluster.Status(ctx, cfg); err == nil && st.Up {
 			return c, nil
 		}
 	}
-	return cluster.Up(ctx, benchClusterConfig())
+	if err := cluster.Down(ctx, other, false); err != nil {
+		return nil, fmt.Errorf("stopping the bench instance %q (it uses the same ports): %w", other.Name, err)
+	}
+	return cluster.Up(ctx, cfg)
 }
 
 func clusterCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("cluster", flag.ExitOnError)
+	real := fs.Bool("real-node", false, "up: a real node (kubelet, containerd; the live benchmark's) instead of a fake one")
+	if len(args) > 0 {
+		_ = fs.Parse(args[1:])
+		args = append(args[:1], fs.Args()...)
+	}
 	if len(args) != 1 {
-		return fmt.Errorf("usage: cluster up|down|env")
+		return fmt.Errorf("usage: cluster up|env [--real-node], cluster down")
 	}
 	switch args[0] {
 	case "up":
-		c, err := benchCluster(ctx)
+		up := benchCluster
+		if *real {
+			up = benchClusterReal
+		}
+		c, err := up(ctx)
 		if err != nil {
 			return err
 		}
 		fmt.Print(c.ShellEnv())
 		return nil
 	case "down":
-		return cluster.Down(ctx, benchClusterConfig(), false)
+		return errors.Join(cluster.Down(ctx, benchClusterConfig(), false), cluster.Down(ctx, benchClusterRealConfig(), false))
 	case "env":
-		c, err := cluster.Load(benchClusterConfig())
+		cfg := benchClusterConfig()
+		if *real {
+			cfg = benchClusterRealConfig()
+		}
+		c, err := cluster.Load(cfg)
 		if err != nil {
 			return err
 		}
@@ -294,6 +341,8 @@ func allCmd(ctx context.Context, args []string) error {
 		{"dev gen20", devCmd, []string{"--ws", "gen20", "--reps", r, "--ibazel"}},
 		{"dev gen200", devCmd, []string{"--ws", "gen200", "--reps", r, "--real-index"}},
 		{"affected", affectedCmd, nil},
+		// Last: it restarts the bench cluster with a real node.
+		{"live", liveCmd, []string{"--reps", r, "--ibazel"}},
 	}
 	var failed []string
 	for _, s := range steps {
@@ -308,8 +357,10 @@ func allCmd(ctx context.Context, args []string) error {
 		}
 	}
 	if !*keep {
-		if err := cluster.Down(context.Background(), benchClusterConfig(), false); err != nil {
-			fmt.Fprintf(os.Stderr, "bench: stopping the bench cluster: %v\n", err)
+		for _, cfg := range []cluster.Config{benchClusterConfig(), benchClusterRealConfig()} {
+			if err := cluster.Down(context.Background(), cfg, false); err != nil {
+				fmt.Fprintf(os.Stderr, "bench: stopping the bench cluster %q: %v\n", cfg.Name, err)
+			}
 		}
 	}
 	if len(failed) > 0 {
@@ -339,8 +390,10 @@ func cleanCmd(ctx context.Context) error {
 			logf("%v", err)
 		}
 	}
-	if err := cluster.Down(ctx, benchClusterConfig(), true); err != nil {
-		logf("bench cluster: %v", err)
+	for _, cfg := range []cluster.Config{benchClusterConfig(), benchClusterRealConfig()} {
+		if err := cluster.Down(ctx, cfg, true); err != nil {
+			logf("bench cluster %q: %v", cfg.Name, err)
+		}
 	}
 	return os.RemoveAll(opts.root)
 }
