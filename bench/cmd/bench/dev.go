@@ -273,19 +273,9 @@ func devCmd(ctx context.Context, args []string) error {
 		res.cycles = append(res.cycles, tc.c)
 		// (2) The floor: the same edit, then bazel build of that binary alone, with
 		// the loop stopped (SIGSTOP) so that it does not build at the same time.
-		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-			return err
-		}
-		t1, _, err := editVersion(filepath.Join(w.dir, svc.file), svc.name)
+		floor, _, err := measureFloor(ctx, pid, w.dir, filepath.Join(w.dir, svc.file), svc.name, svc.binary)
 		if err != nil {
-			_ = syscall.Kill(pid, syscall.SIGCONT)
 			return err
-		}
-		_, _, berr := bazelRun(ctx, w.dir, "build", svc.binary)
-		floor := time.Since(t1)
-		_ = syscall.Kill(pid, syscall.SIGCONT)
-		if berr != nil {
-			return berr
 		}
 		res.floor = append(res.floor, floor)
 		// The loop now deploys the floor's edit: wait for it, unmeasured.

@@ -283,19 +283,9 @@ func (p *livePhase) run(ctx context.Context, w *workspace, cl *cluster.Cluster, 
 		p.modes = append(p.modes, mode)
 
 		// The floor, the loop stopped so that it does not build at the same time.
-		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-			return err
-		}
-		t1, v1, err := editVersion(file, svc.name)
+		floor, v1, err := measureFloor(ctx, pid, w.dir, file, svc.name, svc.binary)
 		if err != nil {
-			_ = syscall.Kill(pid, syscall.SIGCONT)
 			return err
-		}
-		_, _, berr := bazelRun(ctx, w.dir, "build", svc.binary)
-		floor := time.Since(t1)
-		_ = syscall.Kill(pid, syscall.SIGCONT)
-		if berr != nil {
-			return berr
 		}
 		p.floor = append(p.floor, floor)
 		if _, err := loop.waitCycle(svc.file, 10*time.Minute); err != nil {

@@ -393,3 +393,22 @@ func writeFile(path, content string) error {
 	}
 	return os.WriteFile(path, []byte(content), 0o644)
 }
+
+// measureFloor is the floor of a dev-loop measurement: with the loop stopped
+// (SIGSTOP, so that it does not build at the same time), a new version written
+// into file, then `bazel build` of that binary alone; the loop resumes after.
+// It returns the time from the write to Bazel's exit, and the version written.
+func measureFloor(ctx context.Context, loopPID int, dir, file, prefix, binary string) (time.Duration, string, error) {
+	if err := syscall.Kill(loopPID, syscall.SIGSTOP); err != nil {
+		return 0, "", err
+	}
+	defer syscall.Kill(loopPID, syscall.SIGCONT)
+	t0, version, err := editVersion(file, prefix)
+	if err != nil {
+		return 0, "", err
+	}
+	if _, _, err := bazelRun(ctx, dir, "build", binary); err != nil {
+		return 0, "", err
+	}
+	return time.Since(t0), version, nil
+}
