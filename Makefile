@@ -10,7 +10,10 @@ export PATH := /usr/local/go/bin:$(PATH)
 
 .PHONY: dev test bazel bench
 
+# The local cluster starts on the host first: tools/install-bazel's Bazel runs inside a
+# Debian root, where the real node's network setup (`ip -n`) cannot remount /.
 dev: bazel
+	go run ./cmd/slipway cluster up
 	bazel run //:dev
 
 test: bazel
